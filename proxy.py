@@ -1,0 +1,1229 @@
+"""switchboard: an API gateway between the Anthropic Messages / OpenAI Chat Completions APIs and any provider.
+
+One asyncio process, one h11 connection per client socket. A request flows one way:
+    client bytes -> route + auth (here) -> translate/ (client dialect -> upstream dialect)
+    -> upstreams/ (provider URL + headers, pooled h11 client) -> translate/ (upstream events -> client
+    events) -> framed and written here, with one access-log line.
+
+Policies:
+- Configuration is read once at start from the environment, over a `.env` file (real environment
+  variables win), into a frozen `Config`; a bad value exits 2 with one line naming the variable.
+- Errors are `translate.errors.ProxyError`s, raised anywhere and rendered into the front's envelope in
+  exactly one place (`render_error`); once a stream has started, the stream translator's `fail()` ends
+  it with the front's own stream error. Clients never see stack traces; no exception escapes a
+  connection's task.
+- A stream's response head is committed by the first upstream event or the first heartbeat, so an
+  upstream error that arrives quickly still reaches the client with its own HTTP status.
+- When the client goes away, the upstream request is cancelled at once: its connection is closed,
+  not pooled, so the user stops paying for tokens nobody reads.
+- Keys are never logged; bodies only at DEBUG.
+
+Known shortcuts: HTTP/1.1 only (no h2); pipelined requests are served one after another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import glob
+import hmac
+import ipaddress
+import json
+import logging
+import logging.handlers
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import h11
+
+from translate.anthropic_openai import OpenAIToAnthropicStream, anthropic_to_openai_request, openai_to_anthropic_response
+from translate.openai_anthropic import AnthropicToOpenAIStream, anthropic_to_openai_response, openai_to_anthropic_request
+from translate.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    NotFound,
+    ProxyError,
+    RequestTooLarge,
+    UpstreamUnavailable,
+    anthropic_error_body,
+    error_from_upstream,
+    openai_error_body,
+    openai_status,
+)
+from translate.sse import KEEPALIVE_COMMENT, OPENAI_DONE, SSEDecoder, dumps, encode_anthropic_event, encode_openai_chunk
+from translate.tokens import estimate_input_tokens
+from translate.usage import UsageReader
+from upstreams.anthropic import AnthropicProvider
+from upstreams.echo import EchoProvider
+from upstreams.http import ClientSettings, HTTPClient
+from upstreams.openai import OpenAICompatibleProvider
+from upstreams.routing import Route, RoutingTable, resolve_route
+
+VERSION = "0.1.0"
+SECONDS = 1.0
+MIB = 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024
+KEEPALIVE_IDLE_TIMEOUT = 120 * SECONDS
+AFTER_END_DRAIN_TIMEOUT = 1 * SECONDS
+KNOWN_PROVIDERS = ("openai", "anthropic", "echo")
+# Upstream response headers worth passing back to the client (rate-limit state, retry hints).
+FORWARDED_RESPONSE_HEADER_PREFIXES = ("retry-after", "anthropic-ratelimit-", "x-ratelimit-")
+
+log = logging.getLogger("switchboard")
+access_log = logging.getLogger("switchboard.access")
+
+
+# =============================================================================================
+# Configuration
+# =============================================================================================
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names the variable. main() exits 2 with it."""
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """Parse `.env` text: `KEY=value` lines, `#` comments, optional `export `, single or double quotes.
+
+    Double-quoted values understand \\n, \\t, \\" and \\\\; an unquoted value ends at ` #`.
+    """
+    values: dict[str, str] = {}
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, equals, value = line.partition("=")
+        key = key.strip()
+        if not equals or not key.replace("_", "").isalnum():
+            continue
+        value = value.strip()
+        if value[:1] in ("'", '"') and value.find(value[0], 1) > 0:
+            quote = value[0]
+            end = value.find(quote, 1)
+            if quote == '"':
+                # Find the closing quote that is not escaped.
+                end = 1
+                while end < len(value) and value[end] != '"':
+                    end += 2 if value[end] == "\\" else 1
+                inner = value[1:end]
+                for escaped, plain in (("\\n", "\n"), ("\\t", "\t"), ('\\"', '"'), ("\\\\", "\\")):
+                    inner = inner.replace(escaped, plain)
+                value = inner
+            else:
+                value = value[1:end]
+        else:
+            comment = value.find(" #")
+            if comment >= 0:
+                value = value[:comment].rstrip()
+        values[key] = value
+    return values
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name}={value} must be {bounds}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw} must not be negative")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name}={raw!r} is not an http:// or https:// URL")
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} has an invalid port") from None
+    return raw.rstrip("/")
+
+
+def _aliases(env: Mapping[str, str]) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for item in env.get("MODEL_ALIASES", "").split(","):
+        if not item.strip():
+            continue
+        alias, equals, target = item.partition("=")
+        if not equals or not alias.strip() or not target.strip():
+            raise ConfigError(f"MODEL_ALIASES entry {item.strip()!r} is not alias=model")
+        aliases[alias.strip()] = target.strip()
+    return aliases
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting, parsed once at start. Build it with `Config.from_env`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8082
+    log_level: str = "INFO"
+    log_file: str | None = None
+    log_file_backup_count: int = 7
+    proxy_api_keys: tuple[str, ...] = ()
+    allow_anonymous: bool = False
+    preferred_provider: str = "openai"
+    big_model: str | None = "gpt-4.1"
+    middle_model: str | None = "gpt-4.1"
+    small_model: str | None = "gpt-4.1-mini"
+    model_aliases: dict[str, str] = field(default_factory=dict)
+    openai_api_key: str | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_configured: bool = False
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+    anthropic_configured: bool = False
+    anthropic_auto_cache: bool = True
+    default_max_tokens: int = 16384
+    system_prompt: str | None = None
+    max_tokens_limit: int | None = None
+    max_request_bytes: int = 32 * MIB
+    connect_timeout: float = 10 * SECONDS
+    read_timeout: float = 300 * SECONDS
+    ping_interval: float = 10 * SECONDS
+    shutdown_grace: float = 30 * SECONDS
+    ssl_cert_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        """Parse settings from a mapping of environment variables; raises ConfigError naming the variable."""
+        port = _int(env, "PORT", 8082, minimum=0, maximum=65535)
+        log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"LOG_LEVEL={log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+        openai_configured = bool((env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL") or "").strip())
+        anthropic_configured = bool((env.get("ANTHROPIC_API_KEY") or "").strip())
+        # Unset, the preferred provider is the one configured (OpenAI first).
+        implied = "anthropic" if anthropic_configured and not openai_configured else "openai"
+        preferred = (env.get("PREFERRED_PROVIDER") or implied).strip().lower()
+        if preferred not in KNOWN_PROVIDERS:
+            raise ConfigError(f"PREFERRED_PROVIDER={preferred!r} is not one of {', '.join(KNOWN_PROVIDERS)}")
+        # On Anthropic, Claude names are already right: a tier left unset keeps the requested name.
+        tier_default = None if preferred == "anthropic" else "gpt-4.1"
+        big = (env.get("BIG_MODEL") or "").strip() or tier_default
+        max_tokens_limit = _int(env, "MAX_TOKENS_LIMIT", 0, minimum=0) or None
+        ssl_cert_file = (env.get("SSL_CERT_FILE") or "").strip() or None
+        if ssl_cert_file and not os.path.isfile(ssl_cert_file):
+            raise ConfigError(f"SSL_CERT_FILE={ssl_cert_file!r} does not exist")
+        return cls(
+            host=(env.get("HOST") or "127.0.0.1").strip(),
+            port=port,
+            log_level=log_level,
+            log_file=(env.get("LOG_FILE") or "").strip() or None,
+            log_file_backup_count=_int(env, "LOG_FILE_BACKUP_COUNT", 7),
+            proxy_api_keys=tuple(k.strip() for k in env.get("PROXY_API_KEY", "").split(",") if k.strip()),
+            allow_anonymous=_bool(env, "ALLOW_ANONYMOUS", False),
+            preferred_provider=preferred,
+            big_model=big,
+            middle_model=(env.get("MIDDLE_MODEL") or "").strip() or big,
+            small_model=(env.get("SMALL_MODEL") or "").strip() or (tier_default and "gpt-4.1-mini"),
+            model_aliases=_aliases(env),
+            openai_api_key=(env.get("OPENAI_API_KEY") or "").strip() or None,
+            openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            openai_configured=openai_configured,
+            anthropic_api_key=(env.get("ANTHROPIC_API_KEY") or "").strip() or None,
+            anthropic_base_url=_url(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+            anthropic_configured=anthropic_configured,
+            anthropic_auto_cache=_bool(env, "ANTHROPIC_AUTO_CACHE", True),
+            default_max_tokens=_int(env, "DEFAULT_MAX_TOKENS", 16384, minimum=1),
+            system_prompt=env.get("SYSTEM_PROMPT") or None,
+            max_tokens_limit=max_tokens_limit,
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 32 * MIB, minimum=1024),
+            connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 10 * SECONDS) or 10 * SECONDS,
+            read_timeout=_seconds(env, "READ_TIMEOUT", 300 * SECONDS) or 300 * SECONDS,
+            ping_interval=_seconds(env, "PING_INTERVAL", 10 * SECONDS) or 10 * SECONDS,
+            shutdown_grace=_seconds(env, "SHUTDOWN_GRACE", 30 * SECONDS),
+            ssl_cert_file=ssl_cert_file,
+        )
+
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def load_environment(env_file: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings to use: `env_file` (or ./.env when present) overlaid by the real environment."""
+    path = env_file or (".env" if os.path.isfile(".env") else None)
+    values: dict[str, str] = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                values = parse_env_file(handle.read())
+        except OSError as error:
+            raise ConfigError(f"--env-file {path}: {error.strerror}") from None
+    values.update(environ)
+    return values
+
+
+# =============================================================================================
+# Logging
+# =============================================================================================
+
+
+class DailyFileHandler(logging.FileHandler):
+    """A file log whose name is a strftime pattern, reopened at midnight, keeping `backup_count` old files.
+
+    A pattern without placeholders rotates like TimedRotatingFileHandler (name.YYYY-MM-DD).
+    """
+
+    def __init__(self, pattern: str, backup_count: int) -> None:
+        self.pattern = pattern
+        self.backup_count = backup_count
+        self.dated = "%" in pattern
+        self.next_rollover = self._next_midnight()
+        super().__init__(self._current_name(), encoding="utf-8", delay=False)
+
+    def _current_name(self) -> str:
+        return time.strftime(self.pattern) if self.dated else self.pattern
+
+    @staticmethod
+    def _next_midnight() -> float:
+        now = time.localtime()
+        midnight = time.mktime((now.tm_year, now.tm_mon, now.tm_mday + 1, 0, 0, 0, 0, 0, -1))
+        return midnight
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.created >= self.next_rollover:
+            self._rollover()
+        super().emit(record)
+
+    def _rollover(self) -> None:
+        self.next_rollover = self._next_midnight()
+        if self.stream:
+            self.stream.close()
+            self.stream = None  # type: ignore[assignment]
+        if not self.dated:
+            stamped = f"{self.pattern}.{time.strftime('%Y-%m-%d', time.localtime(time.time() - 3600))}"
+            with contextlib.suppress(OSError):
+                os.replace(self.pattern, stamped)
+            old = sorted(glob.glob(glob.escape(self.pattern) + ".*"))
+        else:
+            self.baseFilename = os.path.abspath(self._current_name())
+            current = self.baseFilename
+            old = sorted(p for p in glob.glob(_strftime_glob(self.pattern)) if os.path.abspath(p) != current)
+        for path in old[: max(0, len(old) - self.backup_count)]:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        self.stream = self._open()
+
+
+def _strftime_glob(pattern: str) -> str:
+    """Turn a strftime pattern into a glob matching the files it produces (each %X becomes *)."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "%" and i + 1 < len(pattern):
+            out.append("%" if pattern[i + 1] == "%" else "*")
+            i += 2
+        else:
+            out.append(glob.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+def setup_logging(config: Config) -> None:
+    root = logging.getLogger("switchboard")
+    root.setLevel(config.log_level)
+    root.handlers.clear()
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(formatter)
+    root.addHandler(console)
+    if config.log_file:
+        directory = os.path.dirname(time.strftime(config.log_file))
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        file_handler = DailyFileHandler(config.log_file, config.log_file_backup_count)
+        file_handler.setFormatter(formatter)
+        root.addHandler(file_handler)
+    root.propagate = False
+
+
+# =============================================================================================
+# Requests, responses, error rendering
+# =============================================================================================
+
+
+ANTHROPIC_FRONT = "anthropic"
+OPENAI_FRONT = "openai"
+JSON_HEADERS = [("content-type", "application/json")]
+SSE_HEADERS = [
+    ("content-type", "text/event-stream; charset=utf-8"),
+    ("cache-control", "no-cache"),
+    ("x-accel-buffering", "no"),
+]
+ANTHROPIC_PING = encode_anthropic_event({"type": "ping"})
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    request_id: str
+    started: float
+    # Filled in while handling, for the access line.
+    front: str = ANTHROPIC_FRONT
+    route: Route | None = None
+    stream: bool = False
+    status: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+def render_error(front: str, error: ProxyError) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The one place a ProxyError becomes an HTTP response, in the front's own envelope."""
+    headers = list(JSON_HEADERS)
+    if error.retry_after:
+        headers.append(("retry-after", error.retry_after))
+    if front == OPENAI_FRONT:
+        return openai_status(error), headers, dumps(openai_error_body(error)).encode()
+    return error.status, headers, dumps(anthropic_error_body(error)).encode()
+
+
+def parse_json_object(body: bytes) -> dict:
+    """The request body as a JSON object; InvalidRequest when it is not one."""
+    if not body:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        value = json.loads(body)
+    except ValueError as error:
+        raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return value
+
+
+class ResponseWriter:
+    """Writes one response on an h11 server connection, whole or as a stream of chunks.
+
+    A stream's head is sent lazily by the first `write`, so until then an error can still be sent
+    as a plain HTTP response.
+    """
+
+    def __init__(self, conn: h11.Connection, writer: asyncio.StreamWriter, request: Request, extra_headers: list) -> None:
+        self.conn = conn
+        self.writer = writer
+        self.request = request
+        self.extra_headers = extra_headers
+        self.started = False
+        self.pending_head: tuple[int, list[tuple[str, str]]] | None = None
+
+    async def _send(self, event: h11.Event) -> None:
+        data = self.conn.send(event)
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """Send a complete response with Content-Length."""
+        self.request.status = status
+        self.started = True
+        all_headers = headers + self.extra_headers + [("content-length", str(len(body)))]
+        data = self.conn.send(h11.Response(status_code=status, headers=all_headers))
+        if body and self.request.method != "HEAD":
+            data += self.conn.send(h11.Data(data=body))
+        data += self.conn.send(h11.EndOfMessage())
+        self.writer.write(data)
+        await self.writer.drain()
+
+    def prepare_stream(self, status: int, headers: list[tuple[str, str]]) -> None:
+        """Remember the head of a streamed response; the first `write` sends it."""
+        self.pending_head = (status, headers)
+
+    async def write(self, chunk: bytes) -> None:
+        """Send one chunk of a streamed body (the head first if not yet sent), then drain."""
+        if not self.started:
+            status, headers = self.pending_head or (200, SSE_HEADERS)
+            self.request.status = status
+            self.started = True
+            head = self.conn.send(h11.Response(status_code=status, headers=headers + self.extra_headers))
+            self.writer.write(head + self.conn.send(h11.Data(data=chunk)))
+        else:
+            self.writer.write(self.conn.send(h11.Data(data=chunk)))
+        await self.writer.drain()
+
+    async def end(self) -> None:
+        await self._send(h11.EndOfMessage())
+
+
+# =============================================================================================
+# The gateway: routing and handlers
+# =============================================================================================
+
+
+class Gateway:
+    """Holds what lives as long as the server: config, providers, routing table, upstream client."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.providers: dict[str, object] = {"echo": EchoProvider()}
+        if config.openai_configured:
+            self.providers["openai"] = OpenAICompatibleProvider(
+                "openai", config.openai_base_url, config.openai_api_key, max_tokens_limit=config.max_tokens_limit
+            )
+        if config.anthropic_configured:
+            self.providers["anthropic"] = AnthropicProvider(
+                config.anthropic_base_url,
+                config.anthropic_api_key,
+                default_max_tokens=config.default_max_tokens,
+                max_tokens_limit=config.max_tokens_limit,
+                system_prompt=config.system_prompt,
+                auto_cache=config.anthropic_auto_cache,
+            )
+        real = [name for name in self.providers if name != "echo"]
+        preferred = config.preferred_provider
+        self.echo_fallback = not real
+        if self.echo_fallback:
+            preferred = "echo"
+        self.routing = RoutingTable(
+            preferred=preferred,
+            big_model=config.big_model,
+            middle_model=config.middle_model,
+            small_model=config.small_model,
+            configured=frozenset(self.providers),
+            aliases=config.model_aliases,
+        )
+        self.client = HTTPClient(
+            ClientSettings(
+                connect_timeout=config.connect_timeout,
+                read_timeout=config.read_timeout,
+                ca_file=config.ssl_cert_file,
+            )
+        )
+        self.dropped_tools_logged: set[str] = set()
+        self.routes = {
+            ("POST", "/v1/messages"): self.handle_messages,
+            ("POST", "/v1/messages/count_tokens"): self.handle_count_tokens,
+            ("POST", "/v1/chat/completions"): self.handle_chat_completions,
+            ("GET", "/v1/models"): self.handle_models,
+            ("GET", "/health"): self.handle_health,
+            ("GET", "/"): self.handle_root,
+            ("HEAD", "/"): self.handle_root,
+            ("HEAD", "/health"): self.handle_health,
+            ("POST", "/api/event_logging/batch"): self.handle_event_logging,
+        }
+
+    # ---- routing and auth ------------------------------------------------------------------
+
+    def authorized(self, headers: Mapping[str, str]) -> bool:
+        """True when no key is configured or the request carries one (constant-time comparison)."""
+        if not self.config.proxy_api_keys:
+            return True
+        offered = headers.get("x-api-key", "")
+        authorization = headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            offered = offered or authorization[7:].strip()
+        matched = False
+        for key in self.config.proxy_api_keys:
+            # Compare against every key so the time taken does not reveal which one matched.
+            matched |= hmac.compare_digest(offered.encode(), key.encode())
+        return matched
+
+    def route(self, model: str, front: str) -> Route:
+        route = resolve_route(model, self.routing, front)
+        if not route.configured:
+            raise InvalidRequest(
+                f"model {model!r} routes to provider {route.provider!r}, which is not configured: "
+                f"set {PROVIDER_VARIABLES.get(route.provider, 'its variables')}"
+            )
+        return route
+
+    async def dispatch(self, request: Request, out: ResponseWriter) -> None:
+        """Run the handler for the request's method and path; raises ProxyError for the caller to render."""
+        path = request.path
+        if path.startswith("/v1/chat/") or path == "/v1/models":
+            request.front = OPENAI_FRONT
+        handler = self.routes.get((request.method, path))
+        if handler is None:
+            if any(p == path for _, p in self.routes):
+                raise ProxyError(f"method {request.method} is not allowed on {path}", status=405, error_type="invalid_request_error")
+            raise NotFound(f"no route for {request.method} {path}")
+        if path.startswith("/v1/") and not self.authorized(request.headers):
+            raise AuthenticationFailed("invalid or missing API key: send it as x-api-key or Authorization: Bearer")
+        await handler(request, out)
+
+    # ---- small endpoints -------------------------------------------------------------------
+
+    async def handle_root(self, request: Request, out: ResponseWriter) -> None:
+        body = {"name": "switchboard", "version": VERSION, "endpoints": sorted({path for _, path in self.routes})}
+        await out.send(200, JSON_HEADERS, dumps(body).encode())
+
+    async def handle_health(self, request: Request, out: ResponseWriter) -> None:
+        body = {"status": "ok", "version": VERSION, "providers": sorted(self.providers)}
+        await out.send(200, JSON_HEADERS, dumps(body).encode())
+
+    async def handle_event_logging(self, request: Request, out: ResponseWriter) -> None:
+        # Claude Code's telemetry; nothing to forward. Answer quietly.
+        await out.send(204, [], b"")
+
+    async def handle_count_tokens(self, request: Request, out: ResponseWriter) -> None:
+        body = parse_json_object(request.body)
+        if not isinstance(body.get("messages"), list):
+            raise InvalidRequest("messages: field required (a list of messages)", param="messages")
+        model = body.get("model")
+        if isinstance(model, str) and model:
+            route = request.route = self.route(model, ANTHROPIC_FRONT)
+            provider = self.providers[route.provider]
+            if provider.dialect == "anthropic" and await self.forward_count_tokens(request, out, provider, body, route):
+                return
+        tokens = estimate_input_tokens(body)
+        request.input_tokens = tokens
+        await out.send(200, JSON_HEADERS, dumps({"input_tokens": tokens}).encode())
+
+    async def forward_count_tokens(self, request: Request, out: ResponseWriter, provider, body: dict, route: Route) -> bool:
+        """Exact counts from an Anthropic upstream; False (use the local estimate) when it cannot answer."""
+        payload = request.body if route.model == route.requested else dumps(dict(body, model=route.model)).encode()
+        try:
+            response = await provider.send(
+                self.client, payload, model=route.model, client_headers=request.headers, path="/v1/messages/count_tokens"
+            )
+            async with response:
+                raw = await response.read()
+        except ProxyError as error:
+            log.info("request_id=%s count_tokens upstream failed (%s); using the local estimate", request.request_id, error.message)
+            return False
+        if response.status != 200:
+            log.info("request_id=%s count_tokens upstream answered %d; using the local estimate", request.request_id, response.status)
+            return False
+        UsageReader("anthropic").read_body(raw)
+        await out.send(200, JSON_HEADERS, raw)
+        return True
+
+    async def handle_models(self, request: Request, out: ResponseWriter) -> None:
+        """One list in both shapes: OpenAI's (object, owned_by, created) and Anthropic's (type, display_name, ...)."""
+        data = [
+            {
+                "id": model_id,
+                "object": "model",
+                "type": "model",
+                "created": MODELS_CREATED,
+                "created_at": MODELS_CREATED_AT,
+                "owned_by": owner,
+                "display_name": model_id,
+            }
+            for model_id, owner in self.model_ids()
+        ]
+        body = {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+        await out.send(200, JSON_HEADERS, dumps(body).encode())
+
+    def model_ids(self) -> list[tuple[str, str]]:
+        """(id, provider) for every model name this proxy can route, without duplicates, in a stable order."""
+        table = self.routing
+        listed: dict[str, str] = {}
+        # Claude names route everywhere (through the tiers); Claude Code's picker keeps only these.
+        for name in CLAUDE_MODEL_NAMES:
+            listed.setdefault(name, resolve_route(name, table).provider)
+        for model in (table.big_model, table.middle_model, table.small_model):
+            if model:
+                listed.setdefault(model, table.preferred)
+        for alias in table.aliases:
+            listed.setdefault(alias, resolve_route(alias, table).provider)
+        for name, provider in self.providers.items():
+            for model in getattr(provider, "well_known_models", ()):
+                model_id = model if name == table.preferred else f"{name}/{model}"
+                listed.setdefault(model_id, name)
+        return list(listed.items())
+
+    # ---- Anthropic front -------------------------------------------------------------------
+
+    async def handle_messages(self, request: Request, out: ResponseWriter) -> None:
+        body = parse_json_object(request.body)
+        model = required_model(body)
+        route = request.route = self.route(model, ANTHROPIC_FRONT)
+        provider = self.providers[route.provider]
+        request.stream = body.get("stream") is True
+        if provider.dialect == "anthropic":
+            await self.passthrough(request, out, provider, body, route)
+            return
+        translated = anthropic_to_openai_request(body, provider.target(route.model))
+        for name in translated.dropped_tools:
+            if name not in self.dropped_tools_logged:
+                self.dropped_tools_logged.add(name)
+                log.warning("dropping server tool %s: provider %s cannot run it", name, route.provider)
+        payload = self.upstream_payload(request, translated.body)
+        message_id = "msg_" + secrets.token_hex(12)
+        send = provider.send(self.client, payload, model=route.model, extra_headers=[("x-request-id", request.request_id)])
+        if not request.stream:
+            data = await self.read_upstream_json(send, route)
+            message = openai_to_anthropic_response(
+                data,
+                requested_model=model,
+                message_id=message_id,
+                tool_names=translated.tool_names,
+                stop_sequences=translated.stop_sequences,
+            )
+            usage = message.get("usage") or {}
+            request.input_tokens = usage.get("input_tokens", 0) + usage.get("cache_read_input_tokens", 0)
+            request.output_tokens = usage.get("output_tokens", 0)
+            await out.send(200, JSON_HEADERS, dumps(message).encode())
+            return
+        translator = OpenAIToAnthropicStream(
+            requested_model=model,
+            message_id=message_id,
+            tool_names=translated.tool_names,
+            stop_sequences=translated.stop_sequences,
+        )
+        out.prepare_stream(200, SSE_HEADERS)
+        await self.relay_stream(request, out, send, translator, encode_anthropic_event, ANTHROPIC_PING, route.provider)
+        request.input_tokens = translator.input_tokens + translator.cache_read_tokens
+        request.output_tokens = translator.output_tokens
+
+    # ---- OpenAI front ----------------------------------------------------------------------
+
+    async def handle_chat_completions(self, request: Request, out: ResponseWriter) -> None:
+        body = parse_json_object(request.body)
+        model = required_model(body)
+        route = request.route = self.route(model, OPENAI_FRONT)
+        provider = self.providers[route.provider]
+        request.stream = body.get("stream") is True
+        if provider.dialect == "openai":
+            await self.passthrough(request, out, provider, body, route)
+            return
+        translated = openai_to_anthropic_request(body, provider.target(route.model))
+        payload = self.upstream_payload(request, translated.body)
+        completion_id = "chatcmpl-" + secrets.token_hex(12)
+        created = int(time.time())
+        send = provider.send(self.client, payload, model=route.model, extra_headers=[("x-request-id", request.request_id)])
+        if not request.stream:
+            data = await self.read_upstream_json(send, route)
+            completion = anthropic_to_openai_response(
+                data,
+                requested_model=model,
+                completion_id=completion_id,
+                created=created,
+                json_mode=translated.json_mode,
+                tool_names=translated.tool_names,
+            )
+            usage = completion.get("usage") or {}
+            request.input_tokens = usage.get("prompt_tokens", 0)
+            request.output_tokens = usage.get("completion_tokens", 0)
+            await out.send(200, JSON_HEADERS, dumps(completion).encode())
+            return
+        translator = AnthropicToOpenAIStream(
+            requested_model=model,
+            completion_id=completion_id,
+            created=created,
+            include_usage=translated.include_usage,
+            json_mode=translated.json_mode,
+            tool_names=translated.tool_names,
+        )
+        out.prepare_stream(200, SSE_HEADERS)
+        await self.relay_stream(request, out, send, translator, encode_openai_item, KEEPALIVE_COMMENT, route.provider)
+        request.input_tokens = translator.input_tokens + translator.cache_read_tokens + translator.cache_creation_tokens
+        request.output_tokens = translator.output_tokens
+
+    # ---- shared steps ----------------------------------------------------------------------
+
+    def upstream_payload(self, request: Request, body: dict) -> bytes:
+        payload = dumps(body).encode()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("request_id=%s upstream body %s", request.request_id, payload[:20000].decode("utf-8", "replace"))
+        return payload
+
+    async def read_upstream_json(self, send: Awaitable, route: Route) -> dict:
+        """Await a non-stream upstream answer; its JSON body, or the ProxyError its status means."""
+        response = await send
+        async with response:
+            raw = await response.read()
+        if response.status >= 400:
+            raise error_from_upstream(response.status, raw, provider=route.provider, retry_after=response.header("retry-after"))
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise UpstreamUnavailable(f"{route.provider} upstream returned a body that is not JSON") from None
+        if not isinstance(data, dict):
+            raise UpstreamUnavailable(f"{route.provider} upstream returned JSON that is not an object")
+        return data
+
+    async def passthrough(self, request: Request, out: ResponseWriter, provider, body: dict, route: Route) -> None:
+        """Same dialect on both sides: the request goes up unchanged but for the model name, and the
+        answer (status, body, every stream byte) comes back untouched. Usage is read on the side."""
+        payload = request.body if route.model == route.requested else dumps(dict(body, model=route.model)).encode()
+        send = provider.send(
+            self.client, payload, model=route.model, extra_headers=[("x-request-id", request.request_id)],
+            client_headers=request.headers,
+        )
+        usage = UsageReader(provider.dialect)
+        heartbeat = ANTHROPIC_PING if provider.dialect == "anthropic" else KEEPALIVE_COMMENT
+        response = await (self._await_with_heartbeat(send, out, heartbeat) if request.stream else send)
+        async with response:
+            headers = passed_response_headers(response)
+            streaming = request.stream and response.status < 400 and "event-stream" in (response.header("content-type") or "")
+            if not streaming:
+                raw = await (self._await_with_heartbeat(response.read(), out, heartbeat) if request.stream else response.read())
+                usage.read_body(raw)
+                self.take_usage(request, usage)
+                if not out.started:
+                    await out.send(response.status, headers, raw)
+                    return
+                # Heartbeats already committed a 200 stream: report the failure inside it.
+                error = error_from_upstream(response.status, raw, provider=route.provider)
+                await out.write(stream_error_bytes(request.front, error))
+                await out.end()
+                return
+            out.prepare_stream(response.status, headers)
+            chunks = response.iter_bytes().__aiter__()
+            at_event_boundary = True
+            try:
+                while True:
+                    # A heartbeat may only go between events, never inside one.
+                    next_chunk = chunks.__anext__()
+                    try:
+                        chunk = await (self._await_with_heartbeat(next_chunk, out, heartbeat) if at_event_boundary else next_chunk)
+                    except StopAsyncIteration:
+                        break
+                    usage.feed(chunk)
+                    at_event_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
+                    await out.write(chunk)
+            except ProxyError as error:
+                if not out.started:
+                    raise
+                log.warning("request_id=%s passthrough stream failed: %s", request.request_id, error.message)
+                if not at_event_boundary:
+                    await out.write(b"\n\n")
+                await out.write(stream_error_bytes(request.front, error))
+            finally:
+                self.take_usage(request, usage)
+            await out.end()
+
+    @staticmethod
+    def take_usage(request: Request, usage: UsageReader) -> None:
+        request.input_tokens, request.output_tokens = usage.input_tokens, usage.output_tokens
+
+    # ---- streaming relay -------------------------------------------------------------------
+
+    async def _await_with_heartbeat(self, awaitable: Awaitable, out: ResponseWriter, heartbeat: bytes):
+        """Await `awaitable`, writing `heartbeat` every PING_INTERVAL of silence; the first one commits the head."""
+        task = asyncio.ensure_future(awaitable)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.config.ping_interval)
+                if done:
+                    return task.result()
+                await out.write(heartbeat)
+        except BaseException:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            raise
+
+    async def relay_stream(
+        self,
+        request: Request,
+        out: ResponseWriter,
+        send: Awaitable,
+        translator,
+        encode: Callable[[dict], bytes],
+        heartbeat: bytes,
+        provider_name: str,
+    ) -> None:
+        """Relay an upstream SSE stream through a stream translator to the client, with heartbeats.
+
+        Raises ProxyError only while nothing has been written, so the caller can still render it
+        with its HTTP status; after that, failures end the stream with the translator's error event.
+        """
+        response = await self._await_with_heartbeat(send, out, heartbeat)
+        try:
+            if response.status >= 400:
+                raw = await self._await_with_heartbeat(response.read(), out, heartbeat)
+                error = error_from_upstream(response.status, raw, provider=provider_name, retry_after=response.header("retry-after"))
+                if not out.started:
+                    raise error
+                await out.write(b"".join(encode(e) for e in translator.fail(error)))
+                await out.end()
+                return
+            decoder = SSEDecoder()
+            chunks = response.iter_bytes().__aiter__()
+            try:
+                while not translator.finished:
+                    try:
+                        chunk = await self._await_with_heartbeat(chunks.__anext__(), out, heartbeat)
+                    except StopAsyncIteration:
+                        events = [e for sse in decoder.close() for e in translator.feed(sse)] + translator.close()
+                        if events:
+                            await out.write(b"".join(encode(e) for e in events))
+                        break
+                    events = [e for sse in decoder.feed(chunk) for e in translator.feed(sse)]
+                    if events:
+                        await out.write(b"".join(encode(e) for e in events))
+                else:
+                    # Finished: read the upstream's last bytes briefly, so its connection can be pooled.
+                    with contextlib.suppress(Exception, asyncio.TimeoutError):
+                        while True:
+                            await asyncio.wait_for(chunks.__anext__(), AFTER_END_DRAIN_TIMEOUT)
+            except ProxyError as error:
+                if not out.started:
+                    raise
+                log.warning("request_id=%s upstream stream failed: %s", request.request_id, error.message)
+                await out.write(b"".join(encode(e) for e in translator.fail(error)))
+            await out.end()
+        finally:
+            await response.aclose()
+
+
+PROVIDER_VARIABLES = {
+    "openai": "OPENAI_API_KEY (and OPENAI_BASE_URL for other OpenAI-compatible servers)",
+    "anthropic": "ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another Anthropic-compatible server)",
+}
+# Names Claude Code's model picker keeps (ids starting with "claude"); they route through the tiers.
+CLAUDE_MODEL_NAMES = ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
+MODELS_CREATED = 1735689600
+MODELS_CREATED_AT = "2025-01-01T00:00:00Z"
+
+
+def required_model(body: dict) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: field required (a model name string)", param="model")
+    return model
+
+
+def encode_openai_item(item: dict | str) -> bytes:
+    return OPENAI_DONE if item == "[DONE]" else encode_openai_chunk(item)
+
+
+def stream_error_bytes(front: str, error: ProxyError) -> bytes:
+    """A failure inside an already-started stream, as the front's own stream error."""
+    if front == OPENAI_FRONT:
+        return encode_openai_chunk(openai_error_body(error))
+    return encode_anthropic_event(anthropic_error_body(error))
+
+
+def passed_response_headers(response) -> list[tuple[str, str]]:
+    """The upstream response headers a client may see: content type, retry hints, rate-limit state."""
+    headers = [("content-type", response.header("content-type") or "application/json")]
+    headers += [(k, v) for k, v in response.headers if k.startswith(FORWARDED_RESPONSE_HEADER_PREFIXES)]
+    return headers
+
+
+# =============================================================================================
+# The HTTP/1.1 server
+# =============================================================================================
+
+
+class ClientConnection:
+    """Serves one client socket: parse requests with h11, dispatch, write, repeat while keep-alive."""
+
+    def __init__(self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Connection lifetime.
+        self.server = server
+        self.gateway = server.gateway
+        self.reader = reader
+        self.writer = writer
+        self.conn = h11.Connection(h11.SERVER)
+        self.idle = True
+
+    async def run(self) -> None:
+        try:
+            while not self.server.closing:
+                self.idle = True
+                event = await self._next_event(idle_timeout=KEEPALIVE_IDLE_TIMEOUT)
+                self.idle = False
+                if isinstance(event, h11.Request):
+                    await self._serve(event)
+                if event is None or isinstance(event, h11.ConnectionClosed):
+                    break
+                if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
+                    break
+                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+                    self.conn.start_next_cycle()
+                elif self.conn.our_state is not h11.IDLE:
+                    break
+        except h11.RemoteProtocolError as error:
+            await self._send_protocol_error(error)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("unexpected error on a client connection")
+        finally:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.writer.wait_closed(), 1)
+
+    async def _next_event(self, idle_timeout: float | None = None) -> h11.Event | None:
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            if idle_timeout is not None and self.conn.their_state is h11.IDLE:
+                data = await asyncio.wait_for(self.reader.read(READ_CHUNK_BYTES), idle_timeout)
+            else:
+                data = await self.reader.read(READ_CHUNK_BYTES)
+            self.conn.receive_data(data)
+
+    async def _send_protocol_error(self, error: h11.RemoteProtocolError) -> None:
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        status = error.error_status_hint or 400
+        body = dumps(anthropic_error_body(InvalidRequest(f"malformed HTTP request: {error}"))).encode()
+        with contextlib.suppress(Exception):
+            self.writer.write(
+                self.conn.send(h11.Response(status_code=status, headers=JSON_HEADERS + [("content-length", str(len(body))), ("connection", "close")]))
+                + self.conn.send(h11.Data(data=body))
+                + self.conn.send(h11.EndOfMessage())
+            )
+            await self.writer.drain()
+
+    async def _read_body(self, head: h11.Request) -> bytes:
+        limit = self.gateway.config.max_request_bytes
+        declared = dict(head.headers).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestTooLarge(f"request body of {int(declared)} bytes exceeds MAX_REQUEST_BYTES ({limit})")
+        if self.conn.they_are_waiting_for_100_continue:
+            self.writer.write(self.conn.send(h11.InformationalResponse(status_code=100, headers=[])))
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > limit:
+                    raise RequestTooLarge(f"request body exceeds MAX_REQUEST_BYTES ({limit})")
+                parts.append(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(parts)
+            else:
+                raise InvalidRequest("connection closed before the request body was complete")
+
+    async def _serve(self, head: h11.Request) -> None:
+        target = head.target.decode("latin-1")
+        request = Request(
+            method=head.method.decode("ascii", "replace"),
+            path=target.split("?", 1)[0],
+            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers},
+            body=b"",
+            request_id="req_" + secrets.token_hex(12),
+            started=time.monotonic(),
+        )
+        extra = [("request-id", request.request_id)]
+        if self.server.closing:
+            extra.append(("connection", "close"))
+        out = ResponseWriter(self.conn, self.writer, request, extra)
+        try:
+            try:
+                request.body = await self._read_body(head)
+                await self._run_handler(request, out)
+            except ProxyError as error:
+                if out.started:
+                    raise
+                if isinstance(error, RequestTooLarge):
+                    extra.append(("connection", "close"))
+                await out.send(*render_error(request.front, error))
+            except (ConnectionError, asyncio.CancelledError):
+                raise
+            except Exception:
+                log.exception("request_id=%s unhandled error", request.request_id)
+                if out.started:
+                    raise
+                await out.send(*render_error(request.front, ProxyError("internal error in the proxy; see its log")))
+        finally:
+            self._log_access(request)
+
+    async def _run_handler(self, request: Request, out: ResponseWriter) -> None:
+        """Run the handler while watching the client socket: if the client leaves, cancel the handler."""
+        handler = asyncio.ensure_future(self.gateway.dispatch(request, out))
+        watcher = asyncio.ensure_future(self.reader.read(READ_CHUNK_BYTES))
+        try:
+            done, _ = await asyncio.wait({handler, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if handler not in done:
+                data = b""
+                with contextlib.suppress(Exception):
+                    data = watcher.result()
+                if not data:
+                    request.status = request.status or 499
+                    handler.cancel()
+                    with contextlib.suppress(BaseException):
+                        await handler
+                    raise ConnectionResetError("client disconnected")
+                # A pipelined next request: keep it for h11 and stop watching.
+                self.conn.receive_data(data)
+            await handler
+        finally:
+            for task in (handler, watcher):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+
+    def _log_access(self, request: Request) -> None:
+        route = request.route
+        target = f"{route.provider}/{route.model}" if route else "-"
+        model = route.requested if route else "-"
+        if request.path in ("/health", "/") or request.status == 204:
+            level = logging.DEBUG
+        else:
+            level = logging.INFO
+        if access_log.isEnabledFor(level):
+            access_log.log(
+                level,
+                "%s %s model=%s->%s status=%s ms=%d in=%d out=%d stream=%s request_id=%s",
+                request.method,
+                request.path,
+                model,
+                target,
+                request.status or "-",
+                (time.monotonic() - request.started) * 1000,
+                request.input_tokens,
+                request.output_tokens,
+                "true" if request.stream else "false",
+                request.request_id,
+            )
+
+
+class Server:
+    """The listening socket and the set of live client connections; handles graceful shutdown."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.gateway = Gateway(config)
+        self.closing = False
+        self.connections: dict[asyncio.Task, ClientConnection] = {}
+        self.listener: asyncio.base_events.Server | None = None
+
+    async def start(self) -> int:
+        """Start listening; returns the bound port (useful with PORT=0)."""
+        self.listener = await asyncio.start_server(self._accept, self.config.host, self.config.port, backlog=1024)
+        return self.listener.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = ClientConnection(self, reader, writer)
+        task = asyncio.current_task()
+        self.connections[task] = connection
+        try:
+            await connection.run()
+        finally:
+            self.connections.pop(task, None)
+
+    async def shutdown(self) -> None:
+        """Stop accepting, close idle connections, let busy ones finish for the grace period, then cancel."""
+        self.closing = True
+        if self.listener is not None:
+            self.listener.close()
+        for task, connection in list(self.connections.items()):
+            if connection.idle:
+                task.cancel()
+        busy = [task for task in self.connections]
+        if busy:
+            log.info("waiting up to %.0fs for %d in-flight request(s)", self.config.shutdown_grace, len(busy))
+            _, pending = await asyncio.wait(busy, timeout=self.config.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        await self.gateway.client.aclose()
+
+
+def banner(config: Config, gateway: Gateway, port: int) -> str:
+    lines = [f"switchboard {VERSION} listening on http://{config.host}:{port}"]
+    for name, provider in gateway.providers.items():
+        if name != "echo":
+            lines.append(f"  provider {name}: {provider.describe()}")
+    if gateway.echo_fallback:
+        lines.append("  !! NO UPSTREAM CONFIGURED: answering with the built-in echo provider.")
+        lines.append("  !! Set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server) to use a model.")
+    lines.append(f"  preferred provider: {gateway.routing.preferred}")
+    lines += [f"  {line}" for line in gateway.routing.describe()]
+    lines.append(f"  inbound auth: {'PROXY_API_KEY required' if config.proxy_api_keys else 'none (loopback only)' if config.is_loopback() else 'none (ALLOW_ANONYMOUS=true)'}")
+    return "\n".join(lines)
+
+
+async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
+    """Run the server until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
+    server = Server(config)
+    port = await server.start()
+    log.info("%s", banner(config, server.gateway, port))
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await server.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="switchboard", description="Anthropic/OpenAI API gateway.")
+    parser.add_argument("--host", help="address to listen on (HOST, default 127.0.0.1)")
+    parser.add_argument("--port", help="port to listen on (PORT, default 8082)")
+    parser.add_argument("--env-file", metavar="PATH", help="read settings from PATH instead of ./.env")
+    parser.add_argument("--version", action="version", version=f"switchboard {VERSION}")
+    args = parser.parse_args(argv)
+    try:
+        env = load_environment(args.env_file, os.environ)
+        if args.host:
+            env["HOST"] = args.host
+        if args.port:
+            env["PORT"] = args.port
+        config = Config.from_env(env)
+        if not config.is_loopback() and not config.proxy_api_keys and not config.allow_anonymous:
+            raise ConfigError(
+                f"HOST={config.host} is not a loopback address and PROXY_API_KEY is not set: "
+                "an open relay spends your money. Set PROXY_API_KEY, or ALLOW_ANONYMOUS=true to accept it"
+            )
+    except ConfigError as error:
+        print(f"switchboard: configuration error: {error}", file=sys.stderr)
+        return 2
+    setup_logging(config)
+    try:
+        asyncio.run(serve(config))
+    except OSError as error:
+        print(f"switchboard: cannot listen on {config.host}:{config.port}: {error.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Anthropic provider: `{ANTHROPIC_BASE_URL}/v1/messages` with `x-api-key` and `anthropic-version`.
+
+Policies:
+- Passthrough (an Anthropic client on this provider) forwards the client's `anthropic-version` and
+  `anthropic-beta` headers and nothing else of the client's: a client can never choose the upstream
+  URL or inject other headers.
+- Translated traffic (an OpenAI client) sends `anthropic-version: 2023-06-01`.
+"""
+
+from __future__ import annotations
+
+from translate.openai_anthropic import AnthropicTarget
+from upstreams.http import HTTPClient, UpstreamResponse
+from upstreams.openai import known_output_cap
+
+ANTHROPIC_VERSION = "2023-06-01"
+# Older models with output caps below DEFAULT_MAX_TOKENS; current (4.x) models take 32000 or more.
+CLAUDE_OUTPUT_CAPS = {
+    "claude-3-haiku": 4096,
+    "claude-3-opus": 4096,
+    "claude-3-sonnet": 4096,
+    "claude-3-5-haiku": 8192,
+    "claude-3-5-sonnet": 8192,
+}
+FORWARDED_CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+class AnthropicProvider:
+    name = "anthropic"
+    dialect = "anthropic"
+    well_known_models = ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
+
+    def __init__(self, base_url: str, api_key: str | None, *, default_max_tokens: int, max_tokens_limit: int | None,
+                 system_prompt: str | None, auto_cache: bool) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.default_max_tokens = default_max_tokens
+        self.max_tokens_limit = max_tokens_limit
+        self.system_prompt = system_prompt
+        self.auto_cache = auto_cache
+
+    def describe(self) -> str:
+        return self.base_url
+
+    def target(self, model: str) -> AnthropicTarget:
+        """How the OpenAI request translator should shape a request for `model`."""
+        caps = [cap for cap in (known_output_cap(model, CLAUDE_OUTPUT_CAPS), self.max_tokens_limit) if cap]
+        limit = min(caps) if caps else None
+        return AnthropicTarget(
+            model=model,
+            default_max_tokens=min(self.default_max_tokens, limit or self.default_max_tokens),
+            max_tokens_limit=limit,
+            system_prompt=self.system_prompt,
+            auto_cache=self.auto_cache,
+        )
+
+    def headers(self, client_headers: dict[str, str] | None = None) -> list[tuple[str, str]]:
+        chosen = {"anthropic-version": ANTHROPIC_VERSION}
+        for name in FORWARDED_CLIENT_HEADERS:
+            value = (client_headers or {}).get(name)
+            if value:
+                chosen[name] = value
+        headers = [("content-type", "application/json"), *chosen.items()]
+        if self.api_key:
+            headers.append(("x-api-key", self.api_key))
+        return headers
+
+    async def send(self, client: HTTPClient, body: bytes, *, model: str, extra_headers: list[tuple[str, str]] = (),
+                   client_headers: dict[str, str] | None = None, path: str = "/v1/messages") -> UpstreamResponse:
+        """POST a Messages (or count_tokens, with `path`) body; returns once the response head arrived."""
+        headers = self.headers(client_headers) + list(extra_headers)
+        return await client.request("POST", self.base_url + path, headers, body)
