@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from translate.tokens import input_breakdown  # noqa: E402
+from translate.tokens import estimate_input_tokens, input_breakdown  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # Deterministic helpers
@@ -812,8 +812,6 @@ def load_reference(path: str | None):
 
 
 def best_time_us(body: dict, repeats: int) -> float:
-    from translate.tokens import estimate_input_tokens
-
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -848,6 +846,7 @@ def main() -> int:
         for r in rows:
             print(f"| {r['name']} | {r['kb']:.1f} | {r['ours']} | {r['fixed']} |")
     else:
+        print(f"reference: legacy Claude tokenizer ({args.tokenizer or 'from the installed anthropic package'}); indicative only\n")
         print("| request | JSON KB | reference | ours | error | text error | chars/4 error |\n|---|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['name']} | {r['kb']:.1f} | {r['ref']} | {r['ours']} | {r['err']:+.1f}% | {r['text_err']:+.1f}% | {r['chars4_err']:+.1f}% |")

@@ -229,8 +229,9 @@ def test_tools_add_the_documented_tool_use_system_prompt():
     """One tool adds the 346-token tool prompt, its markup and its name, description and schema."""
     bare = user("hi")
     tool = {"name": "get_weather", "description": "Weather for a city", "input_schema": {"type": "object"}}
-    text = 'get_weather\nWeather for a city\n{"type":"object"}'
-    expected = TOOL_SYSTEM_PROMPT_TOKENS_AUTO + TOOL_DEFINITION_OVERHEAD_TOKENS + estimate_text_tokens("hi\n" + text) - estimate_text_tokens("hi")
+    rendered = 'get_weather\nWeather for a city\n{"type":"object"}\nhi'  # tools come first
+    text_cost = estimate_text_tokens(rendered) - estimate_text_tokens("hi")
+    expected = TOOL_SYSTEM_PROMPT_TOKENS_AUTO + TOOL_DEFINITION_OVERHEAD_TOKENS + text_cost
     assert estimate_input_tokens({**bare, "tools": [tool]}) - estimate_input_tokens(bare) == expected
 
 
@@ -497,9 +498,9 @@ def test_wrong_types_and_hostile_nesting_do_not_raise():
 def test_a_claude_code_sized_request_is_estimated_in_milliseconds():
     """~76 KB with 24 tools in well under 20 ms (the target is 1 ms; this guards against O(n^2))."""
     body = {
-        "system": [{"type": "text", "text": "You are a coding agent. Follow the project's conventions. " * 300}],
+        "system": [{"type": "text", "text": "You are a coding agent. Follow the project's conventions. " * 530}],
         "tools": coding_tools(24),
-        "messages": [{"role": "user", "content": "Fix the failing test. " * 400}],
+        "messages": [{"role": "user", "content": "Fix the failing test. " * 700}],
     }
     best = min(_timed(body) for _ in range(5))
     assert best < 0.020

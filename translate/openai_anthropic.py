@@ -475,8 +475,7 @@ def _tool_result_block(message: dict, where: str, open_calls: set[str]) -> dict:
     tool_use_id = portable_tool_id(call_id)
     if tool_use_id not in open_calls:
         raise InvalidRequest(
-            f"{where} answers tool_call_id {call_id!r}, but the preceding assistant message has no tool "
-            "call with that id.",
+            f"{where}.tool_call_id {call_id!r} answers no tool call of the preceding assistant message.",
             param=f"{where}.tool_call_id",
         )
     block: dict = {"type": "tool_result", "tool_use_id": tool_use_id}
@@ -614,7 +613,7 @@ def _openai_to_anthropic_tools(tools: object, tool_names: dict[str, str]) -> lis
     for i, tool in enumerate(tools):
         at = f"tools[{i}]"
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-            raise InvalidRequest(f"{at}: only function tools are supported.", param=f"{at}.type")
+            raise InvalidRequest(f"{at}.type must be function: only function tools are supported.", param=f"{at}.type")
         function = tool.get("function")
         name = function.get("name") if isinstance(function, dict) else None
         if not isinstance(name, str) or not name:
