@@ -14,7 +14,7 @@ sides count the same rendered text and add the same fixed costs (images, tool-us
 turn markup), so the "text err" column isolates the per-byte text model.
 
     python -m venv /tmp/tokvenv && /tmp/tokvenv/bin/pip install tokenizers
-    pip download --no-deps "anthropic==0.34.2" -d /tmp/oldanthropic
+    /tmp/tokvenv/bin/pip download --no-deps "anthropic==0.34.2" -d /tmp/oldanthropic
     /tmp/tokvenv/bin/python bench/token_accuracy.py --tokenizer /tmp/oldanthropic/anthropic-0.34.2-py3-none-any.whl
 
 `--tokenizer` takes the wheel or an extracted tokenizer.json. Without a tokenizer the script
