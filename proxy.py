@@ -44,7 +44,8 @@ from urllib.parse import urlsplit
 import h11
 
 from translate.anthropic_openai import OpenAIToAnthropicStream, anthropic_to_openai_request, openai_to_anthropic_response
-from translate.openai_anthropic import AnthropicToOpenAIStream, anthropic_to_openai_response, openai_to_anthropic_request
+from translate.anthropic_to_openai_stream import AnthropicToOpenAIStream, anthropic_to_openai_response
+from translate.openai_anthropic import openai_to_anthropic_request
 from translate.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -61,8 +62,12 @@ from translate.sse import KEEPALIVE_COMMENT, OPENAI_DONE, SSEDecoder, dumps, enc
 from translate.tokens import estimate_input_tokens
 from translate.usage import UsageReader
 from upstreams.anthropic import AnthropicProvider
+from upstreams.azure import AzureOpenAIProvider
 from upstreams.echo import EchoProvider
-from upstreams.http import ClientSettings, HTTPClient
+from upstreams.gemini import GeminiProvider, vertex_base_url
+from upstreams.google_auth import GoogleAuthError, load_credentials
+from upstreams.http import ClientSettings, HTTPClient, ProxySettings
+from upstreams.ollama import OllamaProvider
 from upstreams.openai import OpenAICompatibleProvider
 from upstreams.routing import Route, RoutingTable, resolve_route
 
@@ -72,7 +77,25 @@ MIB = 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024
 KEEPALIVE_IDLE_TIMEOUT = 120 * SECONDS
 AFTER_END_DRAIN_TIMEOUT = 1 * SECONDS
-KNOWN_PROVIDERS = ("openai", "anthropic", "echo")
+# PREFERRED_PROVIDER values and the provider each names ("google" is Gemini, as users know it).
+PREFERRED_PROVIDER_NAMES = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure": "azure",
+    "google": "gemini",
+    "gemini": "gemini",
+    "ollama": "ollama",
+    "echo": "echo",
+}
+# Tier defaults (BIG, SMALL) per preferred provider; None keeps the requested name.
+TIER_DEFAULTS = {
+    "openai": ("gpt-4.1", "gpt-4.1-mini"),
+    "azure": ("gpt-4.1", "gpt-4.1-mini"),
+    "gemini": ("gemini-2.5-pro", "gemini-2.5-flash"),
+    "anthropic": (None, None),
+    "ollama": (None, None),
+    "echo": ("gpt-4.1", "gpt-4.1-mini"),
+}
 # Upstream response headers worth passing back to the client (rate-limit state, retry hints).
 FORWARDED_RESPONSE_HEADER_PREFIXES = ("retry-after", "anthropic-ratelimit-", "x-ratelimit-")
 
@@ -213,6 +236,19 @@ class Config:
     anthropic_base_url: str = "https://api.anthropic.com"
     anthropic_configured: bool = False
     anthropic_auto_cache: bool = True
+    azure_endpoint: str | None = None
+    azure_api_key: str | None = None
+    azure_api_version: str = "2024-10-21"
+    gemini_api_key: str | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta/openai"
+    use_vertex_auth: bool = False
+    vertex_project: str | None = None
+    vertex_location: str = "us-central1"
+    vertex_base_url: str | None = None
+    google_credentials: object = None
+    ollama_base_url: str = "http://localhost:11434/v1"
+    ollama_configured: bool = False
+    proxies: ProxySettings | None = None
     default_max_tokens: int = 16384
     system_prompt: str | None = None
     max_tokens_limit: int | None = None
@@ -230,16 +266,42 @@ class Config:
         log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError(f"LOG_LEVEL={log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
-        openai_configured = bool((env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL") or "").strip())
-        anthropic_configured = bool((env.get("ANTHROPIC_API_KEY") or "").strip())
-        # Unset, the preferred provider is the one configured (OpenAI first).
-        implied = "anthropic" if anthropic_configured and not openai_configured else "openai"
-        preferred = (env.get("PREFERRED_PROVIDER") or implied).strip().lower()
-        if preferred not in KNOWN_PROVIDERS:
-            raise ConfigError(f"PREFERRED_PROVIDER={preferred!r} is not one of {', '.join(KNOWN_PROVIDERS)}")
+        def text(name: str) -> str | None:
+            return (env.get(name) or "").strip() or None
+
+        requested_preference = (text("PREFERRED_PROVIDER") or "").lower()
+        if requested_preference and requested_preference not in PREFERRED_PROVIDER_NAMES:
+            raise ConfigError(f"PREFERRED_PROVIDER={requested_preference!r} is not one of {', '.join(PREFERRED_PROVIDER_NAMES)}")
+        use_vertex_auth = _bool(env, "USE_VERTEX_AUTH", False)
+        configured = {
+            "openai": bool(text("OPENAI_API_KEY") or text("OPENAI_BASE_URL")),
+            "azure": bool(text("AZURE_OPENAI_ENDPOINT")),
+            "gemini": bool(text("GEMINI_API_KEY")) or use_vertex_auth,
+            "ollama": bool(text("OLLAMA_BASE_URL")) or requested_preference == "ollama",
+            "anthropic": bool(text("ANTHROPIC_API_KEY")),
+        }
+        # Unset, the preferred provider is the first one configured (OpenAI first), else openai.
+        implied = next((name for name, on in configured.items() if on), "openai")
+        preferred = PREFERRED_PROVIDER_NAMES[requested_preference] if requested_preference else implied
+        if configured["azure"] and not text("AZURE_OPENAI_API_KEY"):
+            raise ConfigError("AZURE_OPENAI_API_KEY is required with AZURE_OPENAI_ENDPOINT")
+        google_credentials = None
+        vertex_project = text("VERTEX_PROJECT")
+        if use_vertex_auth:
+            try:
+                google_credentials = load_credentials(env)
+            except GoogleAuthError as error:
+                raise ConfigError(f"USE_VERTEX_AUTH=true but no usable Google credentials: {error}") from None
+            vertex_project = vertex_project or google_credentials.project_id
+            if not vertex_project and not text("VERTEX_BASE_URL"):
+                raise ConfigError("VERTEX_PROJECT is required with USE_VERTEX_AUTH=true (or set VERTEX_BASE_URL)")
+        try:
+            proxies = ProxySettings.from_env(env)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         # On Anthropic, Claude names are already right: a tier left unset keeps the requested name.
-        tier_default = None if preferred == "anthropic" else "gpt-4.1"
-        big = (env.get("BIG_MODEL") or "").strip() or tier_default
+        big_default, small_default = TIER_DEFAULTS[preferred]
+        big = text("BIG_MODEL") or big_default
         max_tokens_limit = _int(env, "MAX_TOKENS_LIMIT", 0, minimum=0) or None
         ssl_cert_file = (env.get("SSL_CERT_FILE") or "").strip() or None
         if ssl_cert_file and not os.path.isfile(ssl_cert_file):
@@ -255,14 +317,27 @@ class Config:
             preferred_provider=preferred,
             big_model=big,
             middle_model=(env.get("MIDDLE_MODEL") or "").strip() or big,
-            small_model=(env.get("SMALL_MODEL") or "").strip() or (tier_default and "gpt-4.1-mini"),
+            small_model=text("SMALL_MODEL") or small_default,
             model_aliases=_aliases(env),
             openai_api_key=(env.get("OPENAI_API_KEY") or "").strip() or None,
             openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
-            openai_configured=openai_configured,
+            openai_configured=configured["openai"],
             anthropic_api_key=(env.get("ANTHROPIC_API_KEY") or "").strip() or None,
             anthropic_base_url=_url(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
-            anthropic_configured=anthropic_configured,
+            anthropic_configured=configured["anthropic"],
+            azure_endpoint=_url(env, "AZURE_OPENAI_ENDPOINT", "https://unset.invalid") if configured["azure"] else None,
+            azure_api_key=text("AZURE_OPENAI_API_KEY"),
+            azure_api_version=text("AZURE_API_VERSION") or "2024-10-21",
+            gemini_api_key=text("GEMINI_API_KEY"),
+            gemini_base_url=_url(env, "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta/openai"),
+            use_vertex_auth=use_vertex_auth,
+            vertex_project=vertex_project,
+            vertex_location=text("VERTEX_LOCATION") or "us-central1",
+            vertex_base_url=_url(env, "VERTEX_BASE_URL", "https://unset.invalid") if text("VERTEX_BASE_URL") else None,
+            google_credentials=google_credentials,
+            ollama_base_url=_url(env, "OLLAMA_BASE_URL", "http://localhost:11434/v1"),
+            ollama_configured=configured["ollama"],
+            proxies=proxies,
             anthropic_auto_cache=_bool(env, "ANTHROPIC_AUTO_CACHE", True),
             default_max_tokens=_int(env, "DEFAULT_MAX_TOKENS", 16384, minimum=1),
             system_prompt=env.get("SYSTEM_PROMPT") or None,
@@ -505,6 +580,22 @@ class Gateway:
             self.providers["openai"] = OpenAICompatibleProvider(
                 "openai", config.openai_base_url, config.openai_api_key, max_tokens_limit=config.max_tokens_limit
             )
+        if config.azure_endpoint:
+            self.providers["azure"] = AzureOpenAIProvider(
+                config.azure_endpoint, config.azure_api_key, config.azure_api_version, max_tokens_limit=config.max_tokens_limit
+            )
+        if config.gemini_api_key or config.use_vertex_auth:
+            if config.use_vertex_auth:
+                base = config.vertex_base_url or vertex_base_url(config.vertex_project, config.vertex_location)
+                self.providers["gemini"] = GeminiProvider(
+                    base, None, credentials=config.google_credentials, max_tokens_limit=config.max_tokens_limit
+                )
+            else:
+                self.providers["gemini"] = GeminiProvider(
+                    config.gemini_base_url, config.gemini_api_key, max_tokens_limit=config.max_tokens_limit
+                )
+        if config.ollama_configured:
+            self.providers["ollama"] = OllamaProvider(config.ollama_base_url, max_tokens_limit=config.max_tokens_limit)
         if config.anthropic_configured:
             self.providers["anthropic"] = AnthropicProvider(
                 config.anthropic_base_url,
@@ -532,6 +623,7 @@ class Gateway:
                 connect_timeout=config.connect_timeout,
                 read_timeout=config.read_timeout,
                 ca_file=config.ssl_cert_file,
+                proxies=config.proxies,
             )
         )
         self.dropped_tools_logged: set[str] = set()
@@ -690,7 +782,7 @@ class Gateway:
             if name not in self.dropped_tools_logged:
                 self.dropped_tools_logged.add(name)
                 log.warning("dropping server tool %s: provider %s cannot run it", name, route.provider)
-        payload = self.upstream_payload(request, translated.body)
+        payload = self.upstream_payload(request, provider.prepare(translated.body))
         message_id = "msg_" + secrets.token_hex(12)
         send = provider.send(self.client, payload, model=route.model, extra_headers=[("x-request-id", request.request_id)])
         if not request.stream:
@@ -701,6 +793,8 @@ class Gateway:
                 message_id=message_id,
                 tool_names=translated.tool_names,
                 stop_sequences=translated.stop_sequences,
+                thought_signatures=provider.thought_signatures,
+                thought_tags=provider.thought_signatures,
             )
             usage = message.get("usage") or {}
             request.input_tokens = usage.get("input_tokens", 0) + usage.get("cache_read_input_tokens", 0)
@@ -712,6 +806,9 @@ class Gateway:
             message_id=message_id,
             tool_names=translated.tool_names,
             stop_sequences=translated.stop_sequences,
+            thought_signatures=provider.thought_signatures,
+            thought_tags=provider.thought_signatures,
+            buffer_tool_calls=provider.buffer_tool_calls,
         )
         out.prepare_stream(200, SSE_HEADERS)
         await self.relay_stream(request, out, send, translator, encode_anthropic_event, ANTHROPIC_PING, route.provider)
@@ -788,7 +885,14 @@ class Gateway:
     async def passthrough(self, request: Request, out: ResponseWriter, provider, body: dict, route: Route) -> None:
         """Same dialect on both sides: the request goes up unchanged but for the model name, and the
         answer (status, body, every stream byte) comes back untouched. Usage is read on the side."""
-        payload = request.body if route.model == route.requested else dumps(dict(body, model=route.model)).encode()
+        model = provider.upstream_model(route.model)
+        if provider.rewrites_requests:
+            # Same dialect, but the provider rejects what the dialect allows (Gemini, Ollama).
+            payload = dumps(provider.prepare(dict(body, model=model))).encode()
+        elif model == route.requested:
+            payload = request.body
+        else:
+            payload = dumps(dict(body, model=model)).encode()
         send = provider.send(
             self.client, payload, model=route.model, extra_headers=[("x-request-id", request.request_id)],
             client_headers=request.headers,
@@ -913,6 +1017,9 @@ class Gateway:
 
 PROVIDER_VARIABLES = {
     "openai": "OPENAI_API_KEY (and OPENAI_BASE_URL for other OpenAI-compatible servers)",
+    "azure": "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY (and AZURE_API_VERSION)",
+    "gemini": "GEMINI_API_KEY, or USE_VERTEX_AUTH=true with VERTEX_PROJECT and VERTEX_LOCATION",
+    "ollama": "OLLAMA_BASE_URL (or PREFERRED_PROVIDER=ollama for http://localhost:11434/v1)",
     "anthropic": "ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another Anthropic-compatible server)",
 }
 # Names Claude Code's model picker keeps (ids starting with "claude"); they route through the tiers.
@@ -1172,16 +1279,21 @@ def banner(config: Config, gateway: Gateway, port: int) -> str:
             lines.append(f"  provider {name}: {provider.describe()}")
     if gateway.echo_fallback:
         lines.append("  !! NO UPSTREAM CONFIGURED: answering with the built-in echo provider.")
-        lines.append("  !! Set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server) to use a model.")
-    lines.append(f"  preferred provider: {gateway.routing.preferred}")
+        lines.append("  !! To use a model set one of: " + "; ".join(PROVIDER_VARIABLES.values()))
+    preferred = gateway.routing.preferred
+    lines.append(f"  preferred provider: {preferred}")
+    if preferred not in gateway.providers:
+        lines.append(f"  !! PREFERRED_PROVIDER names {preferred}, which is not configured: set {PROVIDER_VARIABLES.get(preferred, 'its variables')}")
+    if config.proxies is not None:
+        lines.append(f"  outbound proxy: {config.proxies!r}")
     lines += [f"  {line}" for line in gateway.routing.describe()]
     lines.append(f"  inbound auth: {'PROXY_API_KEY required' if config.proxy_api_keys else 'none (loopback only)' if config.is_loopback() else 'none (ALLOW_ANONYMOUS=true)'}")
     return "\n".join(lines)
 
 
-async def serve(config: Config, *, stop: asyncio.Event | None = None) -> None:
+async def serve(server: Server, *, stop: asyncio.Event | None = None) -> None:
     """Run the server until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
-    server = Server(config)
+    config = server.config
     port = await server.start()
     log.info("%s", banner(config, server.gateway, port))
     stop = stop or asyncio.Event()
@@ -1213,12 +1325,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"HOST={config.host} is not a loopback address and PROXY_API_KEY is not set: "
                 "an open relay spends your money. Set PROXY_API_KEY, or ALLOW_ANONYMOUS=true to accept it"
             )
+        try:
+            server = Server(config)
+        except OSError as error:
+            raise ConfigError(f"SSL_CERT_FILE: cannot load the CA bundle: {error}") from None
     except ConfigError as error:
         print(f"switchboard: configuration error: {error}", file=sys.stderr)
         return 2
     setup_logging(config)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(server))
     except OSError as error:
         print(f"switchboard: cannot listen on {config.host}:{config.port}: {error.strerror}", file=sys.stderr)
         return 1

@@ -28,13 +28,12 @@ from openai.types.chat import ChatCompletionChunk
 from openai.types.shared.reasoning_effort import ReasoningEffort
 
 from translate.errors import InvalidRequest, UpstreamTimeout
+from translate.anthropic_to_openai_stream import AnthropicToOpenAIStream, anthropic_to_openai_response
 from translate.openai_anthropic import (
     JSON_RESPONSE_TOOL,
     MAX_CACHE_BREAKPOINTS,
     AnthropicRequest,
     AnthropicTarget,
-    AnthropicToOpenAIStream,
-    anthropic_to_openai_response,
     openai_to_anthropic_request,
 )
 from translate.sse import OPENAI_DONE, SSEDecoder, SSEEvent, dumps, encode_openai_chunk

@@ -36,6 +36,14 @@ Policies (PROTOCOLS.md 3.1, 3.3, 3.4; FIELD-NOTES "Claude Code's traffic", "Tran
   it back on tool-call turns) when the target allows it; signatures and redacted thinking are lost.
 - Server tools (a `type` other than "custom": web_search_*, web_fetch_*, code_execution_*...) are
   left out and named in `dropped_tools`; a tool_choice forcing one of them becomes "auto".
+- Tool ids that carry a thought signature (`<id>__ts..._<payload>`, made by the response side for
+  Gemini, translate/tools.py) always go upstream as the plain id, in tool_calls and tool messages
+  alike. With `OpenAITarget.thought_signatures` the signature goes back on its tool call as
+  `extra_content.<namespace>.thought_signature`; without it (the user moved the session to another
+  upstream) it is dropped. Calls without a signature get none here: the Gemini provider adds
+  dummies (translate/gemini.py), since only it knows the upstream wants them.
+- The response side takes `thought_signatures` and `thought_tags` too; see
+  translate/openai_to_anthropic_stream.py.
 """
 
 from __future__ import annotations
@@ -47,18 +55,21 @@ from translate.openai_to_anthropic_stream import (
     UPSTREAM_LABEL,
     OpenAIToAnthropicStream,
     anthropic_stop_reason,
+    anthropic_tool_id,
     anthropic_usage,
     first_choice,
     is_error_payload,
     is_int,
     matched_stop_sequence,
     reasoning_of,
+    split_inline_thoughts,
     text_of,
+    thought_signature_of,
     tool_input,
     upstream_error,
 )
 from translate.sse import dumps
-from translate.tools import function_name_map, openai_function_name, portable_tool_id
+from translate.tools import function_name_map, openai_function_name, portable_tool_id, split_signed_tool_id
 
 __all__ = [
     "OpenAIRequest",
@@ -69,7 +80,8 @@ __all__ = [
     "openai_to_anthropic_response",
 ]
 
-# OpenAI accepts at most this many stop strings (Gemini five); extra ones are dropped [LOSSY].
+# OpenAI accepts at most this many stop strings (Gemini five: OpenAITarget.max_stop_sequences);
+# extra ones are dropped [LOSSY].
 OPENAI_MAX_STOP_SEQUENCES = 4
 
 # Thinking budget thresholds for reasoning_effort: below LOW -> "low", below MEDIUM -> "medium".
@@ -95,6 +107,8 @@ class OpenAITarget:
     max_tokens_limit: int | None = None  # cap on max_tokens; None = no cap
     send_reasoning_content: bool = True  # history thinking -> assistant `reasoning_content`
     send_user: bool = True  # metadata.user_id -> `user`
+    thought_signatures: bool = False  # signatures carried in tool ids -> tool_calls[].extra_content (Gemini)
+    max_stop_sequences: int = OPENAI_MAX_STOP_SEQUENCES  # Gemini takes 5
 
 
 def is_reasoning_model(name: str) -> bool:
@@ -160,7 +174,7 @@ def anthropic_to_openai_request(body: dict, target: OpenAITarget) -> OpenAIReque
         if not target.reasoning:  # reasoning models accept only the default sampling
             out[name] = value
     if stop_sequences:
-        out["stop"] = list(stop_sequences[:OPENAI_MAX_STOP_SEQUENCES])
+        out["stop"] = list(stop_sequences[: target.max_stop_sequences])
     if body.get("stream") is True:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}  # usage arrives only with this
@@ -419,7 +433,7 @@ def _tool_message(block: dict, at: str) -> tuple[dict, list[dict]]:
         text = TOOL_RESULT_ATTACHED_TEXT if attached else EMPTY_TOOL_RESULT_TEXT
     if block.get("is_error") is True:
         text = "Error: " + text
-    return {"role": "tool", "tool_call_id": portable_tool_id(tool_use_id), "content": text}, attached
+    return {"role": "tool", "tool_call_id": _plain_tool_id(tool_use_id), "content": text}, attached
 
 
 _NOT_USER_CONTENT = ("tool_use", "tool_result", "thinking", "redacted_thinking", "server_tool_use")
@@ -520,7 +534,7 @@ def _assistant_message(
             if text:
                 texts.append(text)
         elif kind == "tool_use":
-            calls.append(_tool_call(block, at))
+            calls.append(_tool_call(block, at, target))
             history_names.append(block["name"])
         elif kind == "thinking":
             thinking = block.get("thinking")
@@ -537,7 +551,12 @@ def _assistant_message(
     return message
 
 
-def _tool_call(block: dict, at: str) -> dict:
+def _plain_tool_id(tool_id: str) -> str:
+    """The id to send upstream: any carried thought signature removed, then made portable."""
+    return portable_tool_id(split_signed_tool_id(tool_id)[0])
+
+
+def _tool_call(block: dict, at: str, target: OpenAITarget) -> dict:
     tool_id = block.get("id")
     name = block.get("name")
     if not isinstance(tool_id, str) or not tool_id:
@@ -545,11 +564,16 @@ def _tool_call(block: dict, at: str) -> dict:
     if not isinstance(name, str) or not name:
         raise InvalidRequest(f"{at}.name: a non-empty string is required.", param=f"{at}.name")
     arguments = dumps({} if block.get("input") is None else block["input"])  # compact, UTF-8, "{}" if empty
-    return {
-        "id": portable_tool_id(tool_id),
+    plain_id, signature = split_signed_tool_id(tool_id)
+    call: dict = {
+        "id": portable_tool_id(plain_id),
         "type": "function",
         "function": {"name": openai_function_name(name), "arguments": arguments},
     }
+    if signature is not None and target.thought_signatures:
+        # Gemini 3 wants it back unchanged on the same call (PROTOCOLS 5.6).
+        call["extra_content"] = {signature.namespace: {"thought_signature": signature.value}}
+    return call
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,12 +588,16 @@ def openai_to_anthropic_response(
     message_id: str,
     tool_names: dict[str, str],
     stop_sequences: tuple[str, ...] = (),
+    thought_signatures: bool = False,
+    thought_tags: bool = False,
 ) -> dict:
     """Translate an OpenAI chat.completion body into an Anthropic message.
 
-    `tool_names` is OpenAIRequest.tool_names (restores shortened names). Raises ProxyError for a
-    body carrying an `error` object (mapped like an upstream error response) and
-    UpstreamUnavailable (502) for a body without choices.
+    `tool_names` is OpenAIRequest.tool_names (restores shortened names). `thought_signatures`
+    carries Gemini thought signatures in the tool ids; `thought_tags` turns leading
+    `<thought>`/`<think>` sections of the content into a thinking block (both as in
+    OpenAIToAnthropicStream). Raises ProxyError for a body carrying an `error` object (mapped like
+    an upstream error response) and UpstreamUnavailable (502) for a body without choices.
     """
     if is_error_payload(response):
         raise upstream_error(response)
@@ -583,10 +611,14 @@ def openai_to_anthropic_response(
 
     content: list[dict] = []
     reasoning = reasoning_of(message)
+    text = text_of(message.get("content"))
+    if thought_tags:
+        inline_thinking, text = split_inline_thoughts(text)
+        reasoning += inline_thinking  # the stream puts both in one thinking block, in this order
     if reasoning:
         content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     refusal = text_of(message.get("refusal"))
-    text = text_of(message.get("content")) + refusal
+    text += refusal
     if text:
         content.append({"type": "text", "text": text})
     calls = message.get("tool_calls")
@@ -595,9 +627,10 @@ def openai_to_anthropic_response(
         if not isinstance(function, dict):
             continue
         name = function.get("name") if isinstance(function.get("name"), str) else ""
+        signature = thought_signature_of(call) if thought_signatures else None
         content.append({
             "type": "tool_use",
-            "id": portable_tool_id(call.get("id"), seed=f"{message_id}:{i}"),
+            "id": anthropic_tool_id(call.get("id"), f"{message_id}:{i}", signature),
             "name": tool_names.get(name, name),
             "input": tool_input(function.get("arguments")),
         })

@@ -29,6 +29,19 @@ Policies (PROTOCOLS.md 3.3, 3.4, 4.1; FIELD-NOTES "Streaming traps"):
   `end_turn`, since the client would wait for tool results that cannot come).
 - Tool call arguments that are not a JSON object are kept, not lost: the input becomes
   {"_raw_arguments": "<text as received>"}; empty arguments are {}.
+- `thought_signatures=True` (Gemini): a tool call's `extra_content.google.thought_signature` (or
+  `extra_content.vertex...`) is appended to its Anthropic tool id (translate/tools.py
+  `signed_tool_id`); the request translation takes it back out. The signature must be known when
+  the tool_use block opens: Gemini sends it with the call, in the same chunk. One that arrives in a
+  later metadata-only delta still makes it in buffered tool mode (blocks open at the finish);
+  otherwise it is lost and counted in `lost_thought_signatures` (the next request then carries a
+  dummy signature, see translate/gemini.py). Signatures on text parts are not kept [LOSSY]: Gemini
+  validates only function-call signatures.
+- `thought_tags=True`: reasoning sent inline at the start of `content` as `<thought>...</thought>`
+  or `<think>...</think>` (Gemini snapshots with include_thoughts, some reasoning servers) becomes
+  a thinking block. Only leading sections are converted (whitespace around them is dropped); once
+  answer text has started, tags are text. Tags split across chunks are held back until they can be
+  told from text (`InlineThoughtSplitter`); an unclosed section at the end stays thinking.
 """
 
 from __future__ import annotations
@@ -46,7 +59,7 @@ from translate.errors import (
     upstream_error_message,
 )
 from translate.sse import SSEEvent, dumps
-from translate.tools import portable_tool_id
+from translate.tools import ThoughtSignature, portable_tool_id, signed_tool_id
 
 # Name used in error messages about the upstream ("OpenAI-compatible upstream: ...").
 UPSTREAM_LABEL = "OpenAI-compatible"
@@ -165,6 +178,29 @@ def reasoning_of(message: dict) -> str:
     return text_of(message.get("reasoning_content")) or text_of(message.get("reasoning"))
 
 
+def thought_signature_of(call: object) -> ThoughtSignature | None:
+    """The thought signature on an OpenAI tool call (or fragment) from Gemini, None when it has none.
+
+    Gemini puts it in `extra_content.google.thought_signature`; some Vertex captures use
+    `extra_content.vertex` (PROTOCOLS 5.6).
+    """
+    extra = call.get("extra_content") if isinstance(call, dict) else None
+    if not isinstance(extra, dict):
+        return None
+    for namespace in ("google", "vertex"):
+        holder = extra.get(namespace)
+        value = holder.get("thought_signature") if isinstance(holder, dict) else None
+        if isinstance(value, str) and value:
+            return ThoughtSignature(value, namespace)
+    return None
+
+
+def anthropic_tool_id(upstream_id: object, seed: str, signature: ThoughtSignature | None) -> str:
+    """The Anthropic tool_use id: the portable id, plus the thought signature when one is carried."""
+    tool_id = portable_tool_id(upstream_id, seed=seed)
+    return tool_id if signature is None else signed_tool_id(tool_id, signature)
+
+
 def is_error_payload(payload: object) -> bool:
     """True for an upstream error object: {"error": ...}, or Google's [{"error": ...}]."""
     if isinstance(payload, list) and payload:
@@ -196,6 +232,119 @@ def upstream_error(payload: object, *, default_status: int = 502) -> ProxyError:
     if is_context_length_error(message, code):
         status = 400
     return error_from_upstream(status, raw, provider=UPSTREAM_LABEL)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reasoning sent inline as <thought>...</thought> at the start of content
+# ---------------------------------------------------------------------------------------------
+
+_THOUGHT_OPEN_TAGS = ("<thought>", "<think>")
+THOUGHT_SECTION_SEPARATOR = "\n\n"  # between two leading sections that share one thinking block
+
+
+class ThoughtTagState(Enum):
+    LEADING = "leading"  # before any answer text: whitespace or an opening tag may come
+    IN_THOUGHT = "in_thought"  # inside a section: watching for its closing tag
+    TEXT = "text"  # answer text has started: everything is text
+
+
+class InlineThoughtSplitter:
+    """Split leading `<thought>`/`<think>` sections off content text, however it is chunked.
+
+    `feed(text)` returns [(kind, piece)] with kind "thinking" or "text"; pieces may be fewer than the
+    input while a possible tag is held back. `flush()` returns what is held (at the end of content,
+    or before a tool call) and ends tag handling: later content is text.
+    """
+
+    def __init__(self) -> None:
+        self._state = ThoughtTagState.LEADING
+        self._held = ""  # text that may still turn out to be (part of) a tag
+        self._close_tag = ""
+        self._sections = 0  # sections opened so far
+        self._section_start = False  # inside a section, before its first non-blank character
+        self._thought_emitted = False
+        self._separator_due = False  # a later section owes a separator before its first piece
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        buffer = self._held + text
+        self._held = ""
+        while buffer:
+            if self._state is ThoughtTagState.TEXT:
+                out.append(("text", buffer))
+                break
+            if self._state is ThoughtTagState.LEADING:
+                buffer = self._leading(buffer)
+            else:
+                buffer = self._in_thought(buffer, out)
+        return out
+
+    def flush(self) -> list[tuple[str, str]]:
+        held, self._held = self._held, ""
+        out: list[tuple[str, str]] = []
+        if self._state is ThoughtTagState.LEADING:
+            text = held.lstrip() if self._sections else held
+            if text:
+                out.append(("text", text))
+        elif self._state is ThoughtTagState.IN_THOUGHT:
+            self._thinking(held.strip() if self._section_start else held.rstrip(), out)
+        self._state = ThoughtTagState.TEXT
+        return out
+
+    def _leading(self, buffer: str) -> str:
+        """Consume `buffer` before any answer text; returns what is left to process."""
+        stripped = buffer.lstrip()
+        for tag in _THOUGHT_OPEN_TAGS:
+            if stripped.startswith(tag):
+                self._state = ThoughtTagState.IN_THOUGHT
+                self._close_tag = "</" + tag[1:]
+                self._sections += 1
+                self._section_start = True
+                self._separator_due = self._thought_emitted
+                return stripped[len(tag) :]
+        if not stripped or any(tag.startswith(stripped) for tag in _THOUGHT_OPEN_TAGS):
+            self._held = buffer  # blank so far, or a tag cut short: wait for more
+            return ""
+        self._state = ThoughtTagState.TEXT
+        return stripped if self._sections else buffer  # blank lines after a section are dropped
+
+    def _in_thought(self, buffer: str, out: list[tuple[str, str]]) -> str:
+        if self._section_start:
+            buffer = buffer.lstrip()
+            if not buffer:
+                return ""
+            self._section_start = False
+        end = buffer.find(self._close_tag)
+        if end >= 0:
+            self._thinking(buffer[:end].rstrip(), out)
+            self._state = ThoughtTagState.LEADING
+            return buffer[end + len(self._close_tag) :]
+        # Hold back a tail that may be the start of the closing tag, and blanks that may precede it.
+        partial = next(
+            (k for k in range(len(self._close_tag) - 1, 0, -1) if buffer.endswith(self._close_tag[:k])), 0
+        )
+        body = buffer[: len(buffer) - partial]
+        keep = len(buffer) - len(body.rstrip())
+        self._held = buffer[len(buffer) - keep :]
+        self._thinking(buffer[: len(buffer) - keep], out)
+        return ""
+
+    def _thinking(self, piece: str, out: list[tuple[str, str]]) -> None:
+        if not piece:
+            return
+        if self._separator_due:
+            piece = THOUGHT_SECTION_SEPARATOR + piece
+            self._separator_due = False
+        self._thought_emitted = True
+        out.append(("thinking", piece))
+
+
+def split_inline_thoughts(text: str) -> tuple[str, str]:
+    """(thinking, text) of a whole content string, exactly as the stream translation splits it."""
+    splitter = InlineThoughtSplitter()
+    pieces = splitter.feed(text) + splitter.flush()
+    thinking = "".join(piece for kind, piece in pieces if kind == "thinking")
+    return thinking, "".join(piece for kind, piece in pieces if kind == "text")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,6 +384,7 @@ class _ToolCall:
     name: str | None = None
     pending_arguments: list[str] = field(default_factory=list)  # not yet emitted
     block_index: int | None = None  # Anthropic content index once its block has started
+    signature: ThoughtSignature | None = None  # Gemini thought signature, carried in the tool id
 
 
 class _StreamBroken(Exception):
@@ -259,6 +409,8 @@ class OpenAIToAnthropicStream:
         tool_names: dict[str, str],
         stop_sequences: tuple[str, ...] = (),
         buffer_tool_calls: bool = False,
+        thought_signatures: bool = False,
+        thought_tags: bool = False,
     ) -> None:
         # Fixed for the stream.
         self._requested_model = requested_model
@@ -266,6 +418,8 @@ class OpenAIToAnthropicStream:
         self._tool_names = tool_names
         self._stop_sequences = stop_sequences
         self._buffer_tool_calls = buffer_tool_calls
+        self._thought_signatures = thought_signatures
+        self._thought_splitter = InlineThoughtSplitter() if thought_tags else None
         # Progress.
         self._state = StreamState.BEFORE_START
         self._next_index = 0
@@ -283,6 +437,8 @@ class OpenAIToAnthropicStream:
         self.output_tokens = 0
         self.cache_read_tokens = 0
         self.cache_creation_tokens = 0
+        # Thought signatures that came after their tool_use block had started (for a log line).
+        self.lost_thought_signatures = 0
 
     @property
     def finished(self) -> bool:
@@ -357,19 +513,26 @@ class OpenAIToAnthropicStream:
             self._append_text("thinking", reasoning, out)
         for key in ("content", "refusal"):
             text = text_of(delta.get(key))
-            if text:
+            if not text:
+                continue
+            if key == "content" and self._thought_splitter is not None:
+                self._append_pieces(self._thought_splitter.feed(text), out)
+            else:
                 self._append_text("text", text, out)
-                self._refused = self._refused or key == "refusal"
+            self._refused = self._refused or key == "refusal"
         calls = delta.get("tool_calls")
-        for entry in calls if isinstance(calls, list) else []:
-            if isinstance(entry, dict):
-                self._tool_fragment(entry, out)
+        calls = [entry for entry in calls if isinstance(entry, dict)] if isinstance(calls, list) else []
+        if calls:
+            self._flush_thoughts(out)  # held text belongs before the tool calls
+        for entry in calls:
+            self._tool_fragment(entry, out)
         matched = matched_stop_sequence(choice, self._stop_sequences)
         if matched is not None:
             self._matched_stop = matched
         finish = choice.get("finish_reason")
         if isinstance(finish, str) and finish:
             self._finish_reason = finish
+            self._flush_thoughts(out)
             self._close_block(out)
             self._flush_tools(out)
             self._advance("finish")
@@ -412,6 +575,8 @@ class OpenAIToAnthropicStream:
         if self._state is StreamState.BEFORE_START:
             return self.fail(UpstreamUnavailable(f"{UPSTREAM_LABEL} upstream returned an empty stream."))
         out: list[dict] = []
+        if self._state is StreamState.STREAMING:  # no finish_reason: content may still be held
+            self._flush_thoughts(out)
         self._close_block(out)
         self._flush_tools(out)
         matched = self._matched_stop
@@ -447,6 +612,14 @@ class OpenAIToAnthropicStream:
         out.append({"type": "content_block_stop", "index": index})
         self._open_kind = None
         self._open_tool = None
+
+    def _append_pieces(self, pieces: list[tuple[str, str]], out: list[dict]) -> None:
+        for kind, piece in pieces:
+            self._append_text(kind, piece, out)
+
+    def _flush_thoughts(self, out: list[dict]) -> None:
+        if self._thought_splitter is not None:
+            self._append_pieces(self._thought_splitter.flush(), out)
 
     def _append_text(self, kind: str, text: str, out: list[dict]) -> None:
         # Text and thinking blocks open only on non-empty text: an empty text block poisons history.
@@ -493,6 +666,11 @@ class OpenAIToAnthropicStream:
         tool = self._tool_for(entry, name)
         if name and tool.name is None:
             tool.name = name
+        signature = thought_signature_of(entry) if self._thought_signatures else None
+        if signature is not None and tool.signature is None:
+            tool.signature = signature
+            if tool.block_index is not None:  # its id has been sent already
+                self.lost_thought_signatures += 1
         arguments = function.get("arguments")
         if isinstance(arguments, dict):  # a few servers send whole calls with parsed arguments
             arguments = dumps(arguments)
@@ -513,7 +691,7 @@ class OpenAIToAnthropicStream:
         name = tool.name or ""
         block = {
             "type": "tool_use",
-            "id": portable_tool_id(tool.upstream_id, seed=f"{self._message_id}:{tool.ordinal}"),
+            "id": anthropic_tool_id(tool.upstream_id, f"{self._message_id}:{tool.ordinal}", tool.signature),
             "name": self._tool_names.get(name, name),
             "input": {},  # the input arrives only through input_json_delta (Claude Code builds it so)
         }

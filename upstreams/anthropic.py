@@ -28,6 +28,7 @@ FORWARDED_CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
 class AnthropicProvider:
     name = "anthropic"
     dialect = "anthropic"
+    rewrites_requests = False
     well_known_models = ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
 
     def __init__(self, base_url: str, api_key: str | None, *, default_max_tokens: int, max_tokens_limit: int | None,
@@ -70,3 +71,6 @@ class AnthropicProvider:
         """POST a Messages (or count_tokens, with `path`) body; returns once the response head arrived."""
         headers = self.headers(client_headers) + list(extra_headers)
         return await client.request("POST", self.base_url + path, headers, body)
+
+    def upstream_model(self, model: str) -> str:
+        return model

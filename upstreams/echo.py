@@ -77,13 +77,23 @@ def echo_reply(body: dict) -> str:
 class EchoProvider:
     name = "echo"
     dialect = "openai"
+    rewrites_requests = False
     well_known_models = ("echo",)
 
     def describe(self) -> str:
         return "built-in, no network"
 
+    thought_signatures = False
+    buffer_tool_calls = False
+
     def target(self, model: str) -> OpenAITarget:
         return OpenAITarget(model=model, reasoning=False)
+
+    def upstream_model(self, model: str) -> str:
+        return model
+
+    def prepare(self, body: dict) -> dict:
+        return body
 
     async def send(self, client: object, body: bytes, *, model: str, extra_headers: object = (), client_headers: object = None) -> MemoryResponse:
         request = json.loads(body)

@@ -40,10 +40,22 @@ def known_output_cap(model: str, caps: dict[str, int] = KNOWN_OUTPUT_CAPS) -> in
 
 
 class OpenAICompatibleProvider:
-    """An upstream speaking OpenAI Chat Completions at `{base_url}/chat/completions`."""
+    """An upstream speaking OpenAI Chat Completions at `{base_url}/chat/completions`.
+
+    Subclasses (Azure, Gemini, Ollama) override the hooks below for their URL, auth and quirks:
+    `chat_url`, `auth_headers`, `target`, `prepare`, and the class attributes.
+    """
 
     dialect = "openai"
-    well_known_models = ("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini", "gpt-5", "gpt-5-mini")
+    well_known_models: tuple[str, ...] = (
+        "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini", "gpt-5", "gpt-5-mini",
+    )
+    # Carry Gemini thought signatures (and <thought> tags) through Anthropic clients: translate/gemini.py.
+    thought_signatures = False
+    # Emit each tool call whole at the finish: for upstreams that interleave parallel calls' fragments.
+    buffer_tool_calls = False
+    # True when `prepare` changes requests: then even same-dialect (passthrough) requests go through it.
+    rewrites_requests = False
 
     def __init__(self, name: str, base_url: str, api_key: str | None, *, max_tokens_limit: int | None = None) -> None:
         self.name = name
@@ -54,23 +66,27 @@ class OpenAICompatibleProvider:
     def describe(self) -> str:
         return self.base_url
 
+    def output_cap(self, model: str) -> int | None:
+        caps = [cap for cap in (known_output_cap(model), self.max_tokens_limit) if cap]
+        return min(caps) if caps else None
+
     def target(self, model: str) -> OpenAITarget:
         """How the Anthropic request translator should shape a request for `model`."""
-        caps = [cap for cap in (known_output_cap(model), self.max_tokens_limit) if cap]
-        return OpenAITarget(
-            model=model,
-            reasoning=is_reasoning_model(model),
-            max_tokens_limit=min(caps) if caps else None,
-        )
+        return OpenAITarget(model=model, reasoning=is_reasoning_model(model), max_tokens_limit=self.output_cap(model))
+
+    def upstream_model(self, model: str) -> str:
+        """The model name as this provider wants it in the body."""
+        return model
+
+    def prepare(self, body: dict) -> dict:
+        """Provider quirks applied to an OpenAI-dialect request body (none for plain OpenAI)."""
+        return body
 
     def chat_url(self, model: str) -> str:
         return f"{self.base_url}/chat/completions"
 
-    def headers(self) -> list[tuple[str, str]]:
-        headers = [("content-type", "application/json"), ("accept", "application/json, text/event-stream")]
-        if self.api_key:
-            headers.append(("authorization", f"Bearer {self.api_key}"))
-        return headers
+    async def auth_headers(self, client: HTTPClient) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
 
     async def send(
         self,
@@ -85,4 +101,6 @@ class OpenAICompatibleProvider:
 
         No client header is forwarded: the client can never inject headers upstream.
         """
-        return await client.request("POST", self.chat_url(model), self.headers() + list(extra_headers), body)
+        headers = [("content-type", "application/json"), ("accept", "application/json, text/event-stream")]
+        headers += await self.auth_headers(client)
+        return await client.request("POST", self.chat_url(model), headers + list(extra_headers), body)

@@ -20,7 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Prefixes a client may write as `provider/model`, and the provider each one selects.
-PROVIDER_PREFIXES = {"openai": "openai", "anthropic": "anthropic", "echo": "echo"}
+PROVIDER_PREFIXES = {
+    "openai": "openai",
+    "azure": "azure",
+    "gemini": "gemini",
+    "anthropic": "anthropic",
+    "ollama": "ollama",
+    "echo": "echo",
+}
 
 # Claude family words and the tier each maps to.
 FAMILY_TIERS = (("haiku", "small"), ("sonnet", "middle"), ("opus", "big"))

@@ -1,0 +1,77 @@
+"""Gemini through Google's OpenAI-compatible endpoint: AI Studio (API key) or Vertex AI (OAuth).
+
+Policies (PROTOCOLS.md 5):
+- AI Studio: `{GEMINI_BASE_URL}/chat/completions` with `Authorization: Bearer <GEMINI_API_KEY>`.
+- Vertex AI (`USE_VERTEX_AUTH=true`): the regional OpenAI-compatible base built from `VERTEX_PROJECT`
+  and `VERTEX_LOCATION` (or `VERTEX_BASE_URL`), an OAuth access token from Application Default
+  Credentials (upstreams/google_auth.py), `x-goog-user-project` for user credentials with a quota
+  project, and model names with the `google/` publisher prefix.
+- Gemini rejects fields and JSON-schema keywords that OpenAI accepts: `translate.gemini` forwards an
+  allowlist of fields and cleans tool schemas. Thought signatures ride in the tool_use ids through
+  the Anthropic client, so multi-turn tool use works with no server-side state.
+"""
+
+from __future__ import annotations
+
+from translate.anthropic_openai import OpenAITarget
+from translate.gemini import prepare_gemini_request
+from upstreams.google_auth import GoogleCredentials
+from upstreams.http import HTTPClient
+from upstreams.openai import OpenAICompatibleProvider
+
+AI_STUDIO_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
+# Gemini 2.5 models take up to 65536 output tokens.
+GEMINI_OUTPUT_CAP = 65536
+
+
+def vertex_base_url(project: str, location: str) -> str:
+    """The regional OpenAI-compatible base URL of Vertex AI (`global` has no regional host)."""
+    host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
+    return f"https://{host}/v1/projects/{project}/locations/{location}/endpoints/openapi"
+
+
+class GeminiProvider(OpenAICompatibleProvider):
+    well_known_models = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite")
+    thought_signatures = True
+    # Gemini sends each tool call whole; buffering also catches a signature sent in a later delta.
+    buffer_tool_calls = True
+    rewrites_requests = True
+
+    def __init__(self, base_url: str, api_key: str | None, *, credentials: GoogleCredentials | None = None,
+                 max_tokens_limit: int | None = None) -> None:
+        super().__init__("gemini", base_url, api_key, max_tokens_limit=max_tokens_limit)
+        self.credentials = credentials
+
+    def describe(self) -> str:
+        if self.credentials is not None:
+            return f"{self.base_url} (Vertex AI, {self.credentials.source})"
+        return self.base_url
+
+    def target(self, model: str) -> OpenAITarget:
+        caps = [cap for cap in (GEMINI_OUTPUT_CAP, self.max_tokens_limit) if cap]
+        return OpenAITarget(
+            model=self.upstream_model(model),
+            reasoning=False,
+            max_tokens_limit=min(caps),
+            send_user=False,
+            send_reasoning_content=False,
+            thought_signatures=True,
+            max_stop_sequences=5,
+        )
+
+    def upstream_model(self, model: str) -> str:
+        # Vertex wants the publisher prefix; AI Studio accepts bare names (and "models/...").
+        if self.credentials is not None and "/" not in model:
+            return f"google/{model}"
+        return model
+
+    def prepare(self, body: dict) -> dict:
+        return prepare_gemini_request(body)
+
+    async def auth_headers(self, client: HTTPClient) -> list[tuple[str, str]]:
+        if self.credentials is None:
+            return [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
+        headers = [("authorization", f"Bearer {await self.credentials.token(client)}")]
+        if self.credentials.quota_project:
+            headers.append(("x-goog-user-project", self.credentials.quota_project))
+        return headers
