@@ -191,3 +191,43 @@ def test_log_file_gets_access_lines_and_no_secrets(tmp_path):
     assert "POST /v1/messages model=claude-sonnet-4-5->openai/gpt-4.1 status=200" in written
     assert "inbound-secret" not in written and "sk-upstream-secret" not in written
     logging.getLogger("switchboard").handlers.clear()
+
+
+def test_dated_log_file_rolls_over_at_midnight_and_keeps_backup_count(tmp_path):
+    """At the first record after midnight a new dated file opens and only LOG_FILE_BACKUP_COUNT old ones stay."""
+    import logging
+
+    pattern = str(tmp_path / "switchboard-%Y%m%d-%H%M%S.log")
+    for stamp in ("20200101-000000", "20200102-000000", "20200103-000000"):
+        (tmp_path / f"switchboard-{stamp}.log").write_text("old\n")
+    handler = proxy.DailyFileHandler(pattern, backup_count=2)
+    try:
+        first = handler.baseFilename
+        record = logging.LogRecord("switchboard", logging.INFO, __file__, 1, "hello", None, None)
+        handler.emit(record)
+        handler.next_rollover = 0  # pretend midnight has passed
+        time.sleep(1.1)  # the next file name differs by its seconds field
+        handler.emit(record)
+        second = handler.baseFilename
+    finally:
+        handler.close()
+    assert first != second and Path(second).read_text().strip().endswith("hello")
+    remaining = sorted(p.name for p in tmp_path.iterdir())
+    assert Path(second).name in remaining and len(remaining) == 3  # current + 2 backups
+
+
+def test_plain_log_file_is_renamed_with_the_date_at_rollover(tmp_path):
+    """A LOG_FILE without placeholders rotates like TimedRotatingFileHandler: name.YYYY-MM-DD."""
+    import logging
+
+    path = tmp_path / "switchboard.log"
+    handler = proxy.DailyFileHandler(str(path), backup_count=7)
+    try:
+        record = logging.LogRecord("switchboard", logging.INFO, __file__, 1, "line", None, None)
+        handler.emit(record)
+        handler.next_rollover = 0
+        handler.emit(record)
+    finally:
+        handler.close()
+    rotated = [p for p in tmp_path.iterdir() if p.name.startswith("switchboard.log.")]
+    assert len(rotated) == 1 and path.read_text().count("line") == 1
