@@ -33,6 +33,7 @@ import json
 import logging
 import logging.handlers
 import os
+import random
 import secrets
 import signal
 import sys
@@ -52,12 +53,14 @@ from translate.errors import (
     NotFound,
     ProxyError,
     RequestTooLarge,
+    UpstreamTimeout,
     UpstreamUnavailable,
     anthropic_error_body,
     error_from_upstream,
     openai_error_body,
     openai_status,
 )
+from translate.metrics import Metrics
 from translate.sse import KEEPALIVE_COMMENT, OPENAI_DONE, SSEDecoder, dumps, encode_anthropic_event, encode_openai_chunk
 from translate.tokens import estimate_input_tokens
 from translate.usage import UsageReader
@@ -68,6 +71,7 @@ from upstreams.gemini import GeminiProvider, vertex_base_url
 from upstreams.google_auth import GoogleAuthError, load_credentials
 from upstreams.http import ClientSettings, HTTPClient, ProxySettings
 from upstreams.ollama import OllamaProvider
+from upstreams.resilience import ConcurrencyLimiter, RetryPolicy, send_with_retries
 from upstreams.openai import OpenAICompatibleProvider
 from upstreams.routing import Route, RoutingTable, resolve_route
 
@@ -76,6 +80,7 @@ SECONDS = 1.0
 MIB = 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024
 KEEPALIVE_IDLE_TIMEOUT = 120 * SECONDS
+MAX_REQUEST_LINE_BYTES = 8 * 1024
 AFTER_END_DRAIN_TIMEOUT = 1 * SECONDS
 # PREFERRED_PROVIDER values and the provider each names ("google" is Gemini, as users know it).
 PREFERRED_PROVIDER_NAMES = {
@@ -96,6 +101,8 @@ TIER_DEFAULTS = {
     "ollama": (None, None),
     "echo": ("gpt-4.1", "gpt-4.1-mini"),
 }
+# Marks every request the proxy sends upstream; a request arriving with this proxy's own mark is a loop.
+LOOP_HEADER = "x-switchboard-hop"
 # Upstream response headers worth passing back to the client (rate-limit state, retry hints).
 FORWARDED_RESPONSE_HEADER_PREFIXES = ("retry-after", "anthropic-ratelimit-", "x-ratelimit-")
 
@@ -189,6 +196,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     raw = env.get(name, "").strip() or default
     parts = urlsplit(raw)
@@ -256,6 +270,19 @@ class Config:
     connect_timeout: float = 10 * SECONDS
     read_timeout: float = 300 * SECONDS
     ping_interval: float = 10 * SECONDS
+    request_timeout: float = 0.0  # 0 = no total limit
+    max_retries: int = 2
+    fallback_models: tuple[str, ...] = ()
+    max_concurrent_upstream: int = 64
+    upstream_queue_timeout: float = 30 * SECONDS
+    max_connections: int = 1024
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout: float = 30 * SECONDS
+    body_timeout: float = 120 * SECONDS
+    metrics_public: bool = False
+    log_format: str = "text"
+    instance_id: str = ""
     shutdown_grace: float = 30 * SECONDS
     ssl_cert_file: str | None = None
 
@@ -346,9 +373,33 @@ class Config:
             connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 10 * SECONDS) or 10 * SECONDS,
             read_timeout=_seconds(env, "READ_TIMEOUT", 300 * SECONDS) or 300 * SECONDS,
             ping_interval=_seconds(env, "PING_INTERVAL", 10 * SECONDS) or 10 * SECONDS,
+            request_timeout=_seconds(env, "REQUEST_TIMEOUT", 0.0),
+            max_retries=_int(env, "MAX_RETRIES", 2, maximum=10),
+            fallback_models=tuple(m.strip() for m in env.get("FALLBACK_MODELS", "").split(",") if m.strip()),
+            max_concurrent_upstream=_int(env, "MAX_CONCURRENT_UPSTREAM", 64),
+            upstream_queue_timeout=_seconds(env, "UPSTREAM_QUEUE_TIMEOUT", 30 * SECONDS),
+            max_connections=_int(env, "MAX_CONNECTIONS", 1024, minimum=1),
+            max_header_bytes=_int(env, "MAX_HEADER_BYTES", 64 * 1024, minimum=1024),
+            max_headers=_int(env, "MAX_HEADERS", 100, minimum=8),
+            header_timeout=_seconds(env, "HEADER_TIMEOUT", 30 * SECONDS) or 30 * SECONDS,
+            body_timeout=_seconds(env, "BODY_TIMEOUT", 120 * SECONDS) or 120 * SECONDS,
+            metrics_public=_bool(env, "METRICS_PUBLIC", False),
+            log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
+            # Shared by the workers of one server (set by the supervisor), so a loop through any of them is seen.
+            instance_id=text("SWITCHBOARD_INSTANCE_ID") or secrets.token_hex(8),
             shutdown_grace=_seconds(env, "SHUTDOWN_GRACE", 30 * SECONDS),
             ssl_cert_file=ssl_cert_file,
         )
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for redaction."""
+        values = list(self.proxy_api_keys)
+        values += [self.openai_api_key, self.anthropic_api_key, self.azure_api_key, self.gemini_api_key]
+        if self.proxies is not None:
+            for url in (self.proxies.https_proxy, self.proxies.http_proxy):
+                userinfo = urlsplit(url).password if url else None
+                values.append(userinfo)
+        return [value for value in values if value]
 
     def is_loopback(self) -> bool:
         if self.host == "localhost":
@@ -438,21 +489,74 @@ def _strftime_glob(pattern: str) -> str:
     return "".join(out)
 
 
+class Redactor:
+    """Replaces every configured secret (inbound and upstream keys, proxy credentials) with ***."""
+
+    MIN_SECRET_CHARS = 4  # shorter values would blank out ordinary words
+
+    def __init__(self, secrets_to_hide: list[str]) -> None:
+        self.secrets = sorted({s for s in secrets_to_hide if s and len(s) >= self.MIN_SECRET_CHARS}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+
+class RedactingFilter(logging.Filter):
+    """A last line of defence: no log record leaves with a configured secret in it."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+class JSONFormatter(logging.Formatter):
+    """LOG_FORMAT=json: one JSON object per line; access lines carry their fields as keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        access = getattr(record, "access", None)
+        if access:
+            entry.update(access)
+        else:
+            entry["message"] = record.getMessage()
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return dumps(entry)
+
+
 def setup_logging(config: Config) -> None:
     root = logging.getLogger("switchboard")
     root.setLevel(config.log_level)
     root.handlers.clear()
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(formatter)
-    root.addHandler(console)
+    if config.log_format == "json":
+        formatter: logging.Formatter = JSONFormatter()
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    redacting = RedactingFilter(Redactor(config.secrets()))
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if config.log_file:
         directory = os.path.dirname(time.strftime(config.log_file))
         if directory:
             os.makedirs(directory, exist_ok=True)
-        file_handler = DailyFileHandler(config.log_file, config.log_file_backup_count)
-        file_handler.setFormatter(formatter)
-        root.addHandler(file_handler)
+        handlers.append(DailyFileHandler(config.log_file, config.log_file_backup_count))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(redacting)
+        root.addHandler(handler)
     root.propagate = False
 
 
@@ -480,17 +584,31 @@ class Request:
     body: bytes
     request_id: str
     started: float
-    # Filled in while handling, for the access line.
+    # Set before handling: when the request must be done (REQUEST_TIMEOUT), None for no limit.
+    deadline: float | None = None
+    # Filled in while handling, for the access line and metrics.
     front: str = ANTHROPIC_FRONT
     route: Route | None = None
+    fallback: int = 0  # position of the answering route in [primary, *FALLBACK_MODELS]
     stream: bool = False
+    heartbeat: bytes | None = None  # what to write during upstream silence, once a stream was asked for
     status: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
 
 
 def render_error(front: str, error: ProxyError) -> tuple[int, list[tuple[str, str]], bytes]:
-    """The one place a ProxyError becomes an HTTP response, in the front's own envelope."""
+    """The one place a ProxyError becomes an HTTP response, in the front's own envelope.
+
+    An error that carries the upstream's own response and comes from a same-dialect (passthrough)
+    upstream is returned as the upstream sent it.
+    """
+    if error.upstream_body is not None and getattr(error, "passthrough", False):
+        headers = [("content-type", error.upstream_content_type or "application/json")]
+        if error.retry_after:
+            headers.append(("retry-after", error.retry_after))
+        return error.upstream_status or error.status, headers, error.upstream_body
     headers = list(JSON_HEADERS)
     if error.retry_after:
         headers.append(("retry-after", error.retry_after))
@@ -524,8 +642,14 @@ class ResponseWriter:
         self.writer = writer
         self.request = request
         self.extra_headers = extra_headers
-        self.started = False
+        self.started = False  # the response head was sent
+        self.content_started = False  # a body byte other than a heartbeat was sent
+        self.first_content_at: float | None = None
         self.pending_head: tuple[int, list[tuple[str, str]]] | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.conn.our_state is not h11.SEND_BODY and self.started
 
     async def _send(self, event: h11.Event) -> None:
         data = self.conn.send(event)
@@ -549,8 +673,11 @@ class ResponseWriter:
         """Remember the head of a streamed response; the first `write` sends it."""
         self.pending_head = (status, headers)
 
-    async def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes, *, heartbeat: bool = False) -> None:
         """Send one chunk of a streamed body (the head first if not yet sent), then drain."""
+        if not heartbeat and not self.content_started:
+            self.content_started = True
+            self.first_content_at = time.monotonic()
         if not self.started:
             status, headers = self.pending_head or (200, SSE_HEADERS)
             self.request.status = status
@@ -562,7 +689,8 @@ class ResponseWriter:
         await self.writer.drain()
 
     async def end(self) -> None:
-        await self._send(h11.EndOfMessage())
+        if self.conn.our_state is h11.SEND_BODY:
+            await self._send(h11.EndOfMessage())
 
 
 # =============================================================================================
@@ -627,6 +755,18 @@ class Gateway:
             )
         )
         self.dropped_tools_logged: set[str] = set()
+        self.instance_id = config.instance_id
+        self.redact = Redactor(config.secrets())
+        self.metrics = Metrics()
+        self.retry_policy = RetryPolicy(max_retries=config.max_retries)
+        self.limiter = ConcurrencyLimiter(config.max_concurrent_upstream, config.upstream_queue_timeout)
+        for fallback in config.fallback_models:
+            route = resolve_route(fallback, self.routing)
+            if not route.configured:
+                raise ConfigError(
+                    f"FALLBACK_MODELS entry {fallback!r} routes to {route.provider}, which is not configured: "
+                    f"set {PROVIDER_VARIABLES.get(route.provider, 'its variables')}"
+                )
         self.routes = {
             ("POST", "/v1/messages"): self.handle_messages,
             ("POST", "/v1/messages/count_tokens"): self.handle_count_tokens,
@@ -637,6 +777,7 @@ class Gateway:
             ("HEAD", "/"): self.handle_root,
             ("HEAD", "/health"): self.handle_health,
             ("POST", "/api/event_logging/batch"): self.handle_event_logging,
+            ("GET", "/metrics"): self.handle_metrics,
         }
 
     # ---- routing and auth ------------------------------------------------------------------
@@ -674,8 +815,16 @@ class Gateway:
             if any(p == path for _, p in self.routes):
                 raise ProxyError(f"method {request.method} is not allowed on {path}", status=405, error_type="invalid_request_error")
             raise NotFound(f"no route for {request.method} {path}")
-        if path.startswith("/v1/") and not self.authorized(request.headers):
+        needs_key = path.startswith("/v1/") or (path == "/metrics" and not self.config.metrics_public)
+        if needs_key and not self.authorized(request.headers):
             raise AuthenticationFailed("invalid or missing API key: send it as x-api-key or Authorization: Bearer")
+        if request.headers.get(LOOP_HEADER) == self.instance_id:
+            raise ProxyError(
+                "loop detected: this request was sent by this proxy to itself; an upstream base URL "
+                "(OPENAI_BASE_URL, ANTHROPIC_BASE_URL, ...) points back at the proxy",
+                status=508,
+                error_type="invalid_request_error",
+            )
         await handler(request, out)
 
     # ---- small endpoints -------------------------------------------------------------------
@@ -687,6 +836,13 @@ class Gateway:
     async def handle_health(self, request: Request, out: ResponseWriter) -> None:
         body = {"status": "ok", "version": VERSION, "providers": sorted(self.providers)}
         await out.send(200, JSON_HEADERS, dumps(body).encode())
+
+    async def handle_metrics(self, request: Request, out: ResponseWriter) -> None:
+        stats = self.client.pool_stats()
+        self.metrics.set("switchboard_upstream_pool_connections", stats["idle"], state="idle")
+        self.metrics.set("switchboard_upstream_pool_connections", stats["active"], state="active")
+        body = self.metrics.render().encode()
+        await out.send(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], body)
 
     async def handle_event_logging(self, request: Request, out: ResponseWriter) -> None:
         # Claude Code's telemetry; nothing to forward. Answer quietly.
@@ -711,7 +867,8 @@ class Gateway:
         payload = request.body if route.model == route.requested else dumps(dict(body, model=route.model)).encode()
         try:
             response = await provider.send(
-                self.client, payload, model=route.model, client_headers=request.headers, path="/v1/messages/count_tokens"
+                self.client, payload, model=route.model, client_headers=request.headers, path="/v1/messages/count_tokens",
+                extra_headers=[("x-request-id", request.request_id), (LOOP_HEADER, self.instance_id)],
             )
             async with response:
                 raw = await response.read()
@@ -771,9 +928,12 @@ class Gateway:
     async def handle_messages(self, request: Request, out: ResponseWriter) -> None:
         body = parse_json_object(request.body)
         model = required_model(body)
-        route = request.route = self.route(model, ANTHROPIC_FRONT)
+        self.start_stream_if_asked(request, out, body, ANTHROPIC_PING)
+        await self.answer(request, out, body, model, self.messages_via)
+
+    async def messages_via(self, request: Request, out: ResponseWriter, body: dict, route: Route) -> None:
+        """Serve an Anthropic Messages request from one route (translated, or passed through)."""
         provider = self.providers[route.provider]
-        request.stream = body.get("stream") is True
         if provider.dialect == "anthropic":
             await self.passthrough(request, out, provider, body, route)
             return
@@ -784,12 +944,12 @@ class Gateway:
                 log.warning("dropping server tool %s: provider %s cannot run it", name, route.provider)
         payload = self.upstream_payload(request, provider.prepare(translated.body))
         message_id = "msg_" + secrets.token_hex(12)
-        send = provider.send(self.client, payload, model=route.model, extra_headers=[("x-request-id", request.request_id)])
+        response = await self.open_upstream(request, out, provider, route, payload)
         if not request.stream:
-            data = await self.read_upstream_json(send, route)
+            data = await self.read_upstream_json(request, out, response, route)
             message = openai_to_anthropic_response(
                 data,
-                requested_model=model,
+                requested_model=route.requested,
                 message_id=message_id,
                 tool_names=translated.tool_names,
                 stop_sequences=translated.stop_sequences,
@@ -798,11 +958,12 @@ class Gateway:
             )
             usage = message.get("usage") or {}
             request.input_tokens = usage.get("input_tokens", 0) + usage.get("cache_read_input_tokens", 0)
+            request.cached_tokens = usage.get("cache_read_input_tokens", 0)
             request.output_tokens = usage.get("output_tokens", 0)
             await out.send(200, JSON_HEADERS, dumps(message).encode())
             return
         translator = OpenAIToAnthropicStream(
-            requested_model=model,
+            requested_model=route.requested,
             message_id=message_id,
             tool_names=translated.tool_names,
             stop_sequences=translated.stop_sequences,
@@ -810,9 +971,9 @@ class Gateway:
             thought_tags=provider.thought_signatures,
             buffer_tool_calls=provider.buffer_tool_calls,
         )
-        out.prepare_stream(200, SSE_HEADERS)
-        await self.relay_stream(request, out, send, translator, encode_anthropic_event, ANTHROPIC_PING, route.provider)
+        await self.relay_stream(request, out, response, translator, encode_anthropic_event, route)
         request.input_tokens = translator.input_tokens + translator.cache_read_tokens
+        request.cached_tokens = translator.cache_read_tokens
         request.output_tokens = translator.output_tokens
 
     # ---- OpenAI front ----------------------------------------------------------------------
@@ -820,9 +981,12 @@ class Gateway:
     async def handle_chat_completions(self, request: Request, out: ResponseWriter) -> None:
         body = parse_json_object(request.body)
         model = required_model(body)
-        route = request.route = self.route(model, OPENAI_FRONT)
+        self.start_stream_if_asked(request, out, body, KEEPALIVE_COMMENT)
+        await self.answer(request, out, body, model, self.chat_completions_via)
+
+    async def chat_completions_via(self, request: Request, out: ResponseWriter, body: dict, route: Route) -> None:
+        """Serve an OpenAI chat.completions request from one route (passed through, or translated)."""
         provider = self.providers[route.provider]
-        request.stream = body.get("stream") is True
         if provider.dialect == "openai":
             await self.passthrough(request, out, provider, body, route)
             return
@@ -830,12 +994,12 @@ class Gateway:
         payload = self.upstream_payload(request, translated.body)
         completion_id = "chatcmpl-" + secrets.token_hex(12)
         created = int(time.time())
-        send = provider.send(self.client, payload, model=route.model, extra_headers=[("x-request-id", request.request_id)])
+        response = await self.open_upstream(request, out, provider, route, payload)
         if not request.stream:
-            data = await self.read_upstream_json(send, route)
+            data = await self.read_upstream_json(request, out, response, route)
             completion = anthropic_to_openai_response(
                 data,
-                requested_model=model,
+                requested_model=route.requested,
                 completion_id=completion_id,
                 created=created,
                 json_mode=translated.json_mode,
@@ -843,21 +1007,110 @@ class Gateway:
             )
             usage = completion.get("usage") or {}
             request.input_tokens = usage.get("prompt_tokens", 0)
+            request.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
             request.output_tokens = usage.get("completion_tokens", 0)
             await out.send(200, JSON_HEADERS, dumps(completion).encode())
             return
         translator = AnthropicToOpenAIStream(
-            requested_model=model,
+            requested_model=route.requested,
             completion_id=completion_id,
             created=created,
             include_usage=translated.include_usage,
             json_mode=translated.json_mode,
             tool_names=translated.tool_names,
         )
-        out.prepare_stream(200, SSE_HEADERS)
-        await self.relay_stream(request, out, send, translator, encode_openai_item, KEEPALIVE_COMMENT, route.provider)
+        await self.relay_stream(request, out, response, translator, encode_openai_item, route)
         request.input_tokens = translator.input_tokens + translator.cache_read_tokens + translator.cache_creation_tokens
+        request.cached_tokens = translator.cache_read_tokens
         request.output_tokens = translator.output_tokens
+
+    # ---- routes, retries, fallbacks --------------------------------------------------------
+
+    def start_stream_if_asked(self, request: Request, out: ResponseWriter, body: dict, heartbeat: bytes) -> None:
+        """For a streaming request, heartbeats may flow from now on; the first one commits a 200 head."""
+        request.stream = body.get("stream") is True
+        if request.stream:
+            request.heartbeat = heartbeat
+            out.prepare_stream(200, SSE_HEADERS)
+
+    def routes_for(self, model: str, front: str) -> list[Route]:
+        """The primary route for `model`, then each FALLBACK_MODELS route that differs from it."""
+        routes = [self.route(model, front)]
+        for fallback in self.config.fallback_models:
+            route = resolve_route(fallback, self.routing, front)
+            route = Route(route.provider, route.model, model, route.configured)
+            if route.configured and (route.provider, route.model) not in {(r.provider, r.model) for r in routes}:
+                routes.append(route)
+        return routes
+
+    async def answer(self, request: Request, out: ResponseWriter, body: dict, model: str, serve_via) -> None:
+        """Serve from the primary route; on a retryable failure before any content, try each fallback."""
+        routes = self.routes_for(model, request.front)
+        for position, route in enumerate(routes):
+            request.route, request.fallback = route, position
+            try:
+                async with self.limiter.slot(route.provider, lambda aw: self.wait(aw, request, out)):
+                    await serve_via(request, out, body, route)
+            except ProxyError as error:
+                self.metrics.inc("switchboard_upstream_errors_total", provider=route.provider, kind=error.error_type)
+                last = position == len(routes) - 1
+                if last or not error.retryable or out.content_started:
+                    raise
+                log.warning(
+                    "request_id=%s %s/%s failed (%s); falling back to %s/%s",
+                    request.request_id, route.provider, route.model, error.message,
+                    routes[position + 1].provider, routes[position + 1].model,
+                )
+                continue
+            if position:
+                self.metrics.inc("switchboard_fallbacks_total", provider=route.provider)
+            return
+
+    async def open_upstream(self, request: Request, out: ResponseWriter, provider, route: Route, payload: bytes, **send_options):
+        """Send the request upstream with retries; returns the response (its status may be a final error)."""
+        headers = [("x-request-id", request.request_id), (LOOP_HEADER, self.instance_id)]
+
+        def send() -> Awaitable:
+            return provider.send(self.client, payload, model=route.model, extra_headers=headers, **send_options)
+
+        def on_retry(reason: str, delay: float) -> None:
+            self.metrics.inc("switchboard_upstream_retries_total", provider=route.provider, reason=reason)
+            log.info("request_id=%s retrying %s/%s after %s in %.2fs", request.request_id, route.provider, route.model, reason, delay)
+
+        return await send_with_retries(
+            send,
+            self.retry_policy,
+            provider=route.provider,
+            wait=lambda aw: self.wait(aw, request, out),
+            jitter=random.random,
+            on_retry=on_retry,
+        )
+
+    async def wait(self, awaitable: Awaitable, request: Request, out: ResponseWriter, *, heartbeats: bool = True):
+        """Await `awaitable` within the request deadline, writing the request's heartbeat every
+        PING_INTERVAL of silence (the first one commits the response head)."""
+        heartbeat = request.heartbeat if heartbeats else None
+        task = asyncio.ensure_future(awaitable)
+        try:
+            while True:
+                timeout = self.config.ping_interval if heartbeat is not None else None
+                if request.deadline is not None:
+                    remaining = request.deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise UpstreamTimeout(
+                            f"the request did not finish within REQUEST_TIMEOUT ({self.config.request_timeout:g} seconds)"
+                        )
+                    timeout = remaining if timeout is None else min(timeout, remaining)
+                done, _ = await asyncio.wait({task}, timeout=timeout)
+                if done:
+                    return task.result()
+                if heartbeat is not None and (request.deadline is None or time.monotonic() < request.deadline):
+                    await out.write(heartbeat, heartbeat=True)
+        except BaseException:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            raise
 
     # ---- shared steps ----------------------------------------------------------------------
 
@@ -867,11 +1120,10 @@ class Gateway:
             log.debug("request_id=%s upstream body %s", request.request_id, payload[:20000].decode("utf-8", "replace"))
         return payload
 
-    async def read_upstream_json(self, send: Awaitable, route: Route) -> dict:
-        """Await a non-stream upstream answer; its JSON body, or the ProxyError its status means."""
-        response = await send
+    async def read_upstream_json(self, request: Request, out: ResponseWriter, response, route: Route) -> dict:
+        """A non-stream upstream answer's JSON body, or the ProxyError its status means."""
         async with response:
-            raw = await response.read()
+            raw = await self.wait(response.read(), request, out)
         if response.status >= 400:
             raise error_from_upstream(response.status, raw, provider=route.provider, retry_after=response.header("retry-after"))
         try:
@@ -893,37 +1145,32 @@ class Gateway:
             payload = request.body
         else:
             payload = dumps(dict(body, model=model)).encode()
-        send = provider.send(
-            self.client, payload, model=route.model, extra_headers=[("x-request-id", request.request_id)],
-            client_headers=request.headers,
-        )
         usage = UsageReader(provider.dialect)
-        heartbeat = ANTHROPIC_PING if provider.dialect == "anthropic" else KEEPALIVE_COMMENT
-        response = await (self._await_with_heartbeat(send, out, heartbeat) if request.stream else send)
+        try:
+            response = await self.open_upstream(request, out, provider, route, payload, client_headers=request.headers)
+        except ProxyError as error:
+            error.passthrough = True  # render the upstream's own error body if it is the last word
+            raise
         async with response:
             headers = passed_response_headers(response)
             streaming = request.stream and response.status < 400 and "event-stream" in (response.header("content-type") or "")
             if not streaming:
-                raw = await (self._await_with_heartbeat(response.read(), out, heartbeat) if request.stream else response.read())
+                raw = await self.wait(response.read(), request, out)
                 usage.read_body(raw)
                 self.take_usage(request, usage)
                 if not out.started:
                     await out.send(response.status, headers, raw)
                     return
                 # Heartbeats already committed a 200 stream: report the failure inside it.
-                error = error_from_upstream(response.status, raw, provider=route.provider)
-                await out.write(stream_error_bytes(request.front, error))
-                await out.end()
-                return
+                raise error_from_upstream(response.status, raw, provider=route.provider)
             out.prepare_stream(response.status, headers)
             chunks = response.iter_bytes().__aiter__()
             at_event_boundary = True
             try:
                 while True:
                     # A heartbeat may only go between events, never inside one.
-                    next_chunk = chunks.__anext__()
                     try:
-                        chunk = await (self._await_with_heartbeat(next_chunk, out, heartbeat) if at_event_boundary else next_chunk)
+                        chunk = await self.wait(chunks.__anext__(), request, out, heartbeats=at_event_boundary)
                     except StopAsyncIteration:
                         break
                     usage.feed(chunk)
@@ -946,52 +1193,24 @@ class Gateway:
 
     # ---- streaming relay -------------------------------------------------------------------
 
-    async def _await_with_heartbeat(self, awaitable: Awaitable, out: ResponseWriter, heartbeat: bytes):
-        """Await `awaitable`, writing `heartbeat` every PING_INTERVAL of silence; the first one commits the head."""
-        task = asyncio.ensure_future(awaitable)
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=self.config.ping_interval)
-                if done:
-                    return task.result()
-                await out.write(heartbeat)
-        except BaseException:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-            raise
-
-    async def relay_stream(
-        self,
-        request: Request,
-        out: ResponseWriter,
-        send: Awaitable,
-        translator,
-        encode: Callable[[dict], bytes],
-        heartbeat: bytes,
-        provider_name: str,
-    ) -> None:
+    async def relay_stream(self, request: Request, out: ResponseWriter, response, translator, encode, route: Route) -> None:
         """Relay an upstream SSE stream through a stream translator to the client, with heartbeats.
 
-        Raises ProxyError only while nothing has been written, so the caller can still render it
-        with its HTTP status; after that, failures end the stream with the translator's error event.
+        Raises ProxyError only while no content has been written, so the caller can still fall
+        back or render it with its HTTP status; after that, failures end the stream with the
+        translator's error event.
         """
-        response = await self._await_with_heartbeat(send, out, heartbeat)
-        try:
+        async with response:
             if response.status >= 400:
-                raw = await self._await_with_heartbeat(response.read(), out, heartbeat)
-                error = error_from_upstream(response.status, raw, provider=provider_name, retry_after=response.header("retry-after"))
-                if not out.started:
-                    raise error
-                await out.write(b"".join(encode(e) for e in translator.fail(error)))
-                await out.end()
-                return
+                raw = await self.wait(response.read(), request, out)
+                raise error_from_upstream(response.status, raw, provider=route.provider, retry_after=response.header("retry-after"))
             decoder = SSEDecoder()
             chunks = response.iter_bytes().__aiter__()
+            self.metrics.add("switchboard_active_streams", 1)
             try:
                 while not translator.finished:
                     try:
-                        chunk = await self._await_with_heartbeat(chunks.__anext__(), out, heartbeat)
+                        chunk = await self.wait(chunks.__anext__(), request, out)
                     except StopAsyncIteration:
                         events = [e for sse in decoder.close() for e in translator.feed(sse)] + translator.close()
                         if events:
@@ -1006,13 +1225,13 @@ class Gateway:
                         while True:
                             await asyncio.wait_for(chunks.__anext__(), AFTER_END_DRAIN_TIMEOUT)
             except ProxyError as error:
-                if not out.started:
+                if not out.content_started:
                     raise
                 log.warning("request_id=%s upstream stream failed: %s", request.request_id, error.message)
                 await out.write(b"".join(encode(e) for e in translator.fail(error)))
+            finally:
+                self.metrics.add("switchboard_active_streams", -1)
             await out.end()
-        finally:
-            await response.aclose()
 
 
 PROVIDER_VARIABLES = {
@@ -1058,23 +1277,37 @@ def passed_response_headers(response) -> list[tuple[str, str]]:
 # =============================================================================================
 
 
+class SlowClient(ProxyError):
+    """The client did not send its request head or body within the deadline (slowloris protection)."""
+
+    status = 408
+    error_type = "invalid_request_error"
+
+
 class ClientConnection:
-    """Serves one client socket: parse requests with h11, dispatch, write, repeat while keep-alive."""
+    """Serves one client socket: parse requests with h11, dispatch, write, repeat while keep-alive.
+
+    Limits: the request head (request line and headers) may hold at most MAX_HEADER_BYTES and
+    MAX_HEADERS fields, the request line at most MAX_REQUEST_LINE_BYTES; once its first byte
+    arrived the head must be complete within HEADER_TIMEOUT and the body within BODY_TIMEOUT;
+    an idle keep-alive connection is closed after KEEPALIVE_IDLE_TIMEOUT.
+    """
 
     def __init__(self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # Connection lifetime.
         self.server = server
+        self.config = server.config
         self.gateway = server.gateway
         self.reader = reader
         self.writer = writer
-        self.conn = h11.Connection(h11.SERVER)
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_header_bytes)
         self.idle = True
 
     async def run(self) -> None:
         try:
             while not self.server.closing:
                 self.idle = True
-                event = await self._next_event(idle_timeout=KEEPALIVE_IDLE_TIMEOUT)
+                event = await self._read_head()
                 self.idle = False
                 if isinstance(event, h11.Request):
                     await self._serve(event)
@@ -1087,7 +1320,9 @@ class ClientConnection:
                 elif self.conn.our_state is not h11.IDLE:
                     break
         except h11.RemoteProtocolError as error:
-            await self._send_protocol_error(error)
+            await self._send_early_error(error.error_status_hint or 400, f"malformed HTTP request: {error}")
+        except SlowClient as error:
+            await self._send_early_error(error.status, error.message)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
             pass
         except asyncio.CancelledError:
@@ -1099,32 +1334,42 @@ class ClientConnection:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.writer.wait_closed(), 1)
 
-    async def _next_event(self, idle_timeout: float | None = None) -> h11.Event | None:
+    async def _read_head(self) -> h11.Event | None:
+        """The next request head: wait (idle) for its first byte, then give the rest HEADER_TIMEOUT."""
+        event = self.conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        if self.conn.their_state is not h11.IDLE:
+            return await self._next_event()
+        self.conn.receive_data(await asyncio.wait_for(self.reader.read(READ_CHUNK_BYTES), KEEPALIVE_IDLE_TIMEOUT))
+        try:
+            return await asyncio.wait_for(self._next_event(), self.config.header_timeout)
+        except asyncio.TimeoutError:
+            raise SlowClient(f"the request head did not arrive within HEADER_TIMEOUT ({self.config.header_timeout:g} seconds)") from None
+
+    async def _next_event(self) -> h11.Event:
         while True:
             event = self.conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            if idle_timeout is not None and self.conn.their_state is h11.IDLE:
-                data = await asyncio.wait_for(self.reader.read(READ_CHUNK_BYTES), idle_timeout)
-            else:
-                data = await self.reader.read(READ_CHUNK_BYTES)
-            self.conn.receive_data(data)
+            self.conn.receive_data(await self.reader.read(READ_CHUNK_BYTES))
 
-    async def _send_protocol_error(self, error: h11.RemoteProtocolError) -> None:
+    async def _send_early_error(self, status: int, message: str) -> None:
+        """Answer a request that could not be read (malformed, too large, too slow), then close."""
         if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
-        status = error.error_status_hint or 400
-        body = dumps(anthropic_error_body(InvalidRequest(f"malformed HTTP request: {error}"))).encode()
+        body = dumps(anthropic_error_body(ProxyError(message, status=status, error_type="invalid_request_error"))).encode()
+        headers = JSON_HEADERS + [("content-length", str(len(body))), ("connection", "close")]
         with contextlib.suppress(Exception):
             self.writer.write(
-                self.conn.send(h11.Response(status_code=status, headers=JSON_HEADERS + [("content-length", str(len(body))), ("connection", "close")]))
+                self.conn.send(h11.Response(status_code=status, headers=headers))
                 + self.conn.send(h11.Data(data=body))
                 + self.conn.send(h11.EndOfMessage())
             )
             await self.writer.drain()
 
     async def _read_body(self, head: h11.Request) -> bytes:
-        limit = self.gateway.config.max_request_bytes
+        limit = self.config.max_request_bytes
         declared = dict(head.headers).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestTooLarge(f"request body of {int(declared)} bytes exceeds MAX_REQUEST_BYTES ({limit})")
@@ -1132,8 +1377,12 @@ class ClientConnection:
             self.writer.write(self.conn.send(h11.InformationalResponse(status_code=100, headers=[])))
         parts: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + self.config.body_timeout
         while True:
-            event = await self._next_event()
+            try:
+                event = await asyncio.wait_for(self._next_event(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                raise SlowClient(f"the request body did not arrive within BODY_TIMEOUT ({self.config.body_timeout:g} seconds)") from None
             if isinstance(event, h11.Data):
                 size += len(event.data)
                 if size > limit:
@@ -1143,6 +1392,12 @@ class ClientConnection:
                 return b"".join(parts)
             else:
                 raise InvalidRequest("connection closed before the request body was complete")
+
+    def _check_head(self, head: h11.Request) -> None:
+        if len(head.target) > MAX_REQUEST_LINE_BYTES:
+            raise ProxyError(f"request target longer than {MAX_REQUEST_LINE_BYTES} bytes", status=414)
+        if len(head.headers) > self.config.max_headers:
+            raise ProxyError(f"more than MAX_HEADERS ({self.config.max_headers}) header fields", status=431)
 
     async def _serve(self, head: h11.Request) -> None:
         target = head.target.decode("latin-1")
@@ -1154,29 +1409,38 @@ class ClientConnection:
             request_id="req_" + secrets.token_hex(12),
             started=time.monotonic(),
         )
+        if self.config.request_timeout:
+            request.deadline = request.started + self.config.request_timeout
         extra = [("request-id", request.request_id)]
         if self.server.closing:
             extra.append(("connection", "close"))
         out = ResponseWriter(self.conn, self.writer, request, extra)
         try:
             try:
+                self._check_head(head)
                 request.body = await self._read_body(head)
                 await self._run_handler(request, out)
             except ProxyError as error:
-                if out.started:
-                    raise
-                if isinstance(error, RequestTooLarge):
-                    extra.append(("connection", "close"))
-                await out.send(*render_error(request.front, error))
+                if isinstance(error, (RequestTooLarge, SlowClient)) or error.status in (414, 431):
+                    extra.append(("connection", "close"))  # the rest of the request is left unread
+                await self._report(request, out, error)
             except (ConnectionError, asyncio.CancelledError):
                 raise
             except Exception:
                 log.exception("request_id=%s unhandled error", request.request_id)
-                if out.started:
-                    raise
-                await out.send(*render_error(request.front, ProxyError("internal error in the proxy; see its log")))
+                await self._report(request, out, ProxyError("internal error in the proxy; see its log"))
         finally:
-            self._log_access(request)
+            self._finish(request, out)
+
+    async def _report(self, request: Request, out: ResponseWriter, error: ProxyError) -> None:
+        """Send an error as a response, or, inside a started stream, as the front's stream error event."""
+        error.message = self.gateway.redact(error.message)
+        if not out.started:
+            await out.send(*render_error(request.front, error))
+        elif not out.complete:
+            log.warning("request_id=%s stream ended with an error: %s", request.request_id, error.message)
+            await out.write(stream_error_bytes(request.front, error))
+            await out.end()
 
     async def _run_handler(self, request: Request, out: ResponseWriter) -> None:
         """Run the handler while watching the client socket: if the client leaves, cancel the handler."""
@@ -1204,29 +1468,56 @@ class ClientConnection:
                     with contextlib.suppress(BaseException):
                         await task
 
-    def _log_access(self, request: Request) -> None:
+    def _finish(self, request: Request, out: ResponseWriter) -> None:
+        """One access-log line and the request's metrics."""
         route = request.route
-        target = f"{route.provider}/{route.model}" if route else "-"
-        model = route.requested if route else "-"
-        if request.path in ("/health", "/") or request.status == 204:
-            level = logging.DEBUG
-        else:
-            level = logging.INFO
-        if access_log.isEnabledFor(level):
-            access_log.log(
-                level,
-                "%s %s model=%s->%s status=%s ms=%d in=%d out=%d stream=%s request_id=%s",
-                request.method,
-                request.path,
-                model,
-                target,
-                request.status or "-",
-                (time.monotonic() - request.started) * 1000,
-                request.input_tokens,
-                request.output_tokens,
-                "true" if request.stream else "false",
-                request.request_id,
-            )
+        elapsed = time.monotonic() - request.started
+        status = str(request.status or "-")
+        metrics = self.gateway.metrics
+        provider = route.provider if route else "-"
+        if request.path.startswith("/v1/"):
+            model = route.requested if route else "-"
+            metrics.inc("switchboard_requests_total", front=request.front, provider=provider, model=model, status=status)
+            metrics.observe("switchboard_request_duration_seconds", elapsed, front=request.front, provider=provider)
+            if out.first_content_at is not None and request.stream:
+                metrics.observe("switchboard_time_to_first_token_seconds", out.first_content_at - request.started,
+                                front=request.front, provider=provider)
+            for kind, count in (("input", request.input_tokens), ("output", request.output_tokens), ("cached", request.cached_tokens)):
+                if count:
+                    metrics.inc("switchboard_tokens_total", count, provider=provider, kind=kind)
+        quiet = request.path in ("/health", "/", "/metrics") or request.status == 204
+        level = logging.DEBUG if quiet else logging.INFO
+        if not access_log.isEnabledFor(level):
+            return
+        fields = {
+            "request_id": request.request_id,
+            "method": request.method,
+            "path": request.path,
+            "model": route.requested if route else "-",
+            "upstream": f"{route.provider}/{route.model}" if route else "-",
+            "status": request.status or 0,
+            "ms": round(elapsed * 1000),
+            "in": request.input_tokens,
+            "out": request.output_tokens,
+            "cached": request.cached_tokens,
+            "stream": request.stream,
+            "fallback": request.fallback,
+        }
+        access_log.log(
+            level,
+            "%s %s model=%s->%s status=%s ms=%d in=%d out=%d stream=%s%s request_id=%s",
+            request.method, request.path, fields["model"], fields["upstream"], status, fields["ms"],
+            request.input_tokens, request.output_tokens, "true" if request.stream else "false",
+            f" fallback={request.fallback}" if request.fallback else "", request.request_id,
+            extra={"access": fields},
+        )
+
+
+_BUSY_BODY = dumps(anthropic_error_body(ProxyError("too many connections (MAX_CONNECTIONS); try again", status=503))).encode()
+TOO_MANY_CONNECTIONS_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
 
 
 class Server:
@@ -1245,13 +1536,23 @@ class Server:
         return self.listener.sockets[0].getsockname()[1]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        metrics = self.gateway.metrics
+        if len(self.connections) >= self.config.max_connections:
+            # Over MAX_CONNECTIONS: a short 503 and close, before reading anything.
+            with contextlib.suppress(Exception):
+                writer.write(TOO_MANY_CONNECTIONS_RESPONSE)
+                await asyncio.wait_for(writer.drain(), 1)
+            writer.close()
+            return
         connection = ClientConnection(self, reader, writer)
         task = asyncio.current_task()
         self.connections[task] = connection
+        metrics.add("switchboard_open_connections", 1)
         try:
             await connection.run()
         finally:
             self.connections.pop(task, None)
+            metrics.add("switchboard_open_connections", -1)
 
     async def shutdown(self) -> None:
         """Stop accepting, close idle connections, let busy ones finish for the grace period, then cancel."""

@@ -184,6 +184,8 @@ def test_log_file_gets_access_lines_and_no_secrets(tmp_path):
             proxy.setup_logging(running.config)
             try:
                 request(running, "POST", "/v1/messages", MESSAGE, {"x-api-key": "inbound-secret"})
+                log_path = tmp_path / "logs" / time.strftime("switchboard-%Y%m%d.log")
+                running.wait_for(lambda: "status=200" in log_path.read_text())
             finally:
                 for handler in logging.getLogger("switchboard").handlers:
                     handler.flush()

@@ -22,9 +22,13 @@ ANTHROPIC_TYPE_BY_STATUS = {
     402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
+    408: "invalid_request_error",
     409: "conflict_error",
     413: "request_too_large",
+    414: "invalid_request_error",
     429: "rate_limit_error",
+    431: "invalid_request_error",
     500: "api_error",
     502: "api_error",
     503: "overloaded_error",
@@ -48,11 +52,18 @@ OPENAI_TYPE_BY_ANTHROPIC_TYPE = {
     "timeout_error": ("timeout_error", "timeout"),
 }
 
+# Upstream statuses worth retrying (or falling back from) while nothing has reached the client.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 529})
+# A 429 that means "out of money", not "slow down": retrying cannot help.
+NOT_RETRYABLE_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+
+
 class ProxyError(Exception):
     """An error to report to the client: an HTTP status, an Anthropic error type and a message.
 
     `param` names the offending request field when known; `retry_after` is passed on to the client
-    as the `retry-after` header.
+    as the `retry-after` header. `retryable` marks failures worth another attempt (connect errors,
+    429, 500, 502, 503, 529) while nothing has reached the client yet.
     """
 
     status = 500
@@ -67,8 +78,14 @@ class ProxyError(Exception):
         param: str | None = None,
         code: str | None = None,
         retry_after: str | None = None,
+        retryable: bool = False,
     ) -> None:
         super().__init__(message)
+        self.retryable = retryable
+        # The upstream's own error response, kept so passthrough can return it untouched.
+        self.upstream_status: int | None = None
+        self.upstream_body: bytes | None = None
+        self.upstream_content_type: str | None = None
         self.message = message
         if status is not None:
             self.status = status
@@ -228,4 +245,5 @@ def error_from_upstream(status: int, body: bytes, *, provider: str, retry_after:
         code=code,
         param=param,
         retry_after=retry_after if status == 429 else None,
+        retryable=status in RETRYABLE_STATUSES and code not in NOT_RETRYABLE_CODES,
     )

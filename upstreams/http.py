@@ -626,7 +626,13 @@ def _proxy_auth_message(proxy: ProxyEndpoint, origin: Origin) -> str:
 
 
 def _proxy_connect_error(proxy: ProxyEndpoint, origin: Origin, exc: OSError) -> ProxyError:
-    """The ProxyError for a failed TCP connection to the proxy itself."""
+    """The ProxyError for a failed TCP connection to the proxy itself (retryable: nothing was sent)."""
+    error = _proxy_connect_error_of(proxy, origin, exc)
+    error.retryable = True
+    return error
+
+
+def _proxy_connect_error_of(proxy: ProxyEndpoint, origin: Origin, exc: OSError) -> ProxyError:
     if isinstance(exc, socket.gaierror):
         return UpstreamUnavailable(
             f"The proxy host of {proxy.address} (for {origin}) could not be resolved: {exc.strerror or exc}."
@@ -639,7 +645,19 @@ def _proxy_connect_error(proxy: ProxyEndpoint, origin: Origin, exc: OSError) -> 
 def _connect_error(
     origin: Origin, exc: BaseException, settings: ClientSettings, proxy: ProxyEndpoint | None = None
 ) -> ProxyError:
-    """The ProxyError for a failure while opening a connection (through `proxy` when given)."""
+    """The ProxyError for a failure while opening a connection (through `proxy` when given).
+
+    Connect failures are retryable (nothing was sent), except a certificate that does not verify:
+    another attempt would fail the same way.
+    """
+    error = _connect_error_of(origin, exc, settings, proxy)
+    error.retryable = not isinstance(exc, ssl.SSLCertVerificationError)
+    return error
+
+
+def _connect_error_of(
+    origin: Origin, exc: BaseException, settings: ClientSettings, proxy: ProxyEndpoint | None = None
+) -> ProxyError:
     where = f"{origin} via proxy {proxy.address}" if proxy is not None else f"{origin}"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return UpstreamTimeout(f"Connecting to {where} timed out after {settings.connect_timeout:g} seconds.")
