@@ -36,9 +36,10 @@ import os
 import random
 import secrets
 import signal
+import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -283,6 +284,7 @@ class Config:
     metrics_public: bool = False
     log_format: str = "text"
     instance_id: str = ""
+    workers: int = 1
     shutdown_grace: float = 30 * SECONDS
     ssl_cert_file: str | None = None
 
@@ -387,6 +389,7 @@ class Config:
             log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
             # Shared by the workers of one server (set by the supervisor), so a loop through any of them is seen.
             instance_id=text("SWITCHBOARD_INSTANCE_ID") or secrets.token_hex(8),
+            workers=_int(env, "WORKERS", 1, minimum=1, maximum=64),
             shutdown_grace=_seconds(env, "SHUTDOWN_GRACE", 30 * SECONDS),
             ssl_cert_file=ssl_cert_file,
         )
@@ -834,7 +837,7 @@ class Gateway:
         await out.send(200, JSON_HEADERS, dumps(body).encode())
 
     async def handle_health(self, request: Request, out: ResponseWriter) -> None:
-        body = {"status": "ok", "version": VERSION, "providers": sorted(self.providers)}
+        body = {"status": "ok", "version": VERSION, "providers": sorted(self.providers), "pid": os.getpid()}
         await out.send(200, JSON_HEADERS, dumps(body).encode())
 
     async def handle_metrics(self, request: Request, out: ResponseWriter) -> None:
@@ -1530,9 +1533,12 @@ class Server:
         self.connections: dict[asyncio.Task, ClientConnection] = {}
         self.listener: asyncio.base_events.Server | None = None
 
-    async def start(self) -> int:
-        """Start listening; returns the bound port (useful with PORT=0)."""
-        self.listener = await asyncio.start_server(self._accept, self.config.host, self.config.port, backlog=1024)
+    async def start(self, sock: socket.socket | None = None) -> int:
+        """Start listening (on `sock` when given); returns the bound port (useful with PORT=0)."""
+        if sock is not None:
+            self.listener = await asyncio.start_server(self._accept, sock=sock)
+        else:
+            self.listener = await asyncio.start_server(self._accept, self.config.host, self.config.port, backlog=1024)
         return self.listener.sockets[0].getsockname()[1]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -1592,11 +1598,13 @@ def banner(config: Config, gateway: Gateway, port: int) -> str:
     return "\n".join(lines)
 
 
-async def serve(server: Server, *, stop: asyncio.Event | None = None) -> None:
+async def serve(server: Server, *, stop: asyncio.Event | None = None, sock: socket.socket | None = None,
+                quiet: bool = False) -> None:
     """Run the server until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
     config = server.config
-    port = await server.start()
-    log.info("%s", banner(config, server.gateway, port))
+    port = await server.start(sock)
+    if not quiet:
+        log.info("%s", banner(config, server.gateway, port))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -1607,11 +1615,121 @@ async def serve(server: Server, *, stop: asyncio.Event | None = None) -> None:
     await server.shutdown()
 
 
+# =============================================================================================
+# Several worker processes (--workers N)
+# =============================================================================================
+
+WORKER_RESTART_DELAY = 1 * SECONDS
+WORKER_CRASH_LOOP_LIMIT = 5  # deaths within WORKER_CRASH_WINDOW before the supervisor gives up
+WORKER_CRASH_WINDOW = 30 * SECONDS
+
+
+def listening_socket(config: Config, reuse_port: bool, listen: bool = True) -> socket.socket:
+    """A bound TCP socket for HOST:PORT, listening unless told not to (SO_REUSEPORT when `reuse_port`)."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((config.host, config.port))
+    if listen:
+        sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def run_worker(config: Config, sock: socket.socket | None) -> None:
+    """The body of one worker process: its own event loop, gateway and upstream pool."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sock is None:  # SO_REUSEPORT: each worker binds its own socket; the kernel spreads connections
+        sock = listening_socket(config, reuse_port=True)
+    code = 0
+    try:
+        asyncio.run(serve(Server(config), sock=sock, quiet=True))
+    except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor's code
+        log.exception("worker %d failed", os.getpid())
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def supervise(config: Config, workers: int) -> int:
+    """Start `workers` processes sharing HOST:PORT, restart any that dies, stop them all on SIGTERM/SIGINT.
+
+    SO_REUSEPORT is used where the platform has it (and the port is fixed); otherwise the workers
+    share one listening socket inherited from the supervisor.
+    """
+    reuse_port = hasattr(socket, "SO_REUSEPORT") and config.port != 0
+    if reuse_port:
+        # Bind without listening, only to fail here, once, with a clear message if the port is
+        # taken; a listening socket here would take a share of the connections nobody accepts.
+        listening_socket(config, reuse_port=True, listen=False).close()
+        shared_for_workers, port = None, config.port
+    else:
+        shared_for_workers = listening_socket(config, reuse_port=False)
+        port = shared_for_workers.getsockname()[1]
+    log.info("%s", banner(config, Gateway(config), port))
+    log.info("starting %d workers (%s)", workers, "SO_REUSEPORT" if shared_for_workers is None else "shared socket")
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    def spawn() -> int:
+        pid = os.fork()
+        if pid == 0:
+            run_worker(config, shared_for_workers)
+        return pid
+
+    children = {spawn() for _ in range(workers)}
+    deaths: list[float] = []
+    while children:
+        if stopping:
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + config.shutdown_grace + 10
+            while children and time.monotonic() < deadline:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+                if pid:
+                    children.discard(pid)
+                else:
+                    time.sleep(0.05)
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            return 0
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if not pid:
+            time.sleep(0.1)
+            continue
+        children.discard(pid)
+        now = time.monotonic()
+        deaths = [t for t in deaths if now - t < WORKER_CRASH_WINDOW] + [now]
+        log.warning("worker %d exited (status %d); restarting it", pid, os.waitstatus_to_exitcode(status))
+        if len(deaths) >= WORKER_CRASH_LOOP_LIMIT:
+            log.error("workers keep dying (%d times in %.0fs): giving up", len(deaths), WORKER_CRASH_WINDOW)
+            stopping = True
+            continue
+        time.sleep(WORKER_RESTART_DELAY)
+        if not stopping:
+            children.add(spawn())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switchboard", description="Anthropic/OpenAI API gateway.")
     parser.add_argument("--host", help="address to listen on (HOST, default 127.0.0.1)")
     parser.add_argument("--port", help="port to listen on (PORT, default 8082)")
     parser.add_argument("--env-file", metavar="PATH", help="read settings from PATH instead of ./.env")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="worker processes sharing the port (WORKERS, default 1)")
     parser.add_argument("--version", action="version", version=f"switchboard {VERSION}")
     args = parser.parse_args(argv)
     try:
@@ -1620,6 +1738,8 @@ def main(argv: list[str] | None = None) -> int:
             env["HOST"] = args.host
         if args.port:
             env["PORT"] = args.port
+        if args.workers is not None:
+            env["WORKERS"] = str(args.workers)
         config = Config.from_env(env)
         if not config.is_loopback() and not config.proxy_api_keys and not config.allow_anonymous:
             raise ConfigError(
@@ -1635,6 +1755,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config)
     try:
+        if config.workers > 1:
+            if not hasattr(os, "fork"):
+                print("switchboard: --workers needs a platform with fork(); use one process", file=sys.stderr)
+                return 2
+            return supervise(config, config.workers)
         asyncio.run(serve(server))
     except OSError as error:
         print(f"switchboard: cannot listen on {config.host}:{config.port}: {error.strerror}", file=sys.stderr)

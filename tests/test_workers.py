@@ -1,0 +1,86 @@
+"""--workers N: processes sharing the port, restarted when they die, all stopped on SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from test_config import ROOT, free_port, wait_until_healthy
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers needs fork()")
+
+
+def health(port: int) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/health")
+    body = json.loads(conn.getresponse().read())
+    conn.close()
+    return body
+
+
+def worker_pids(port: int, attempts: int = 60) -> set[int]:
+    """The pids that answer /health over many fresh connections (the kernel spreads them).
+
+    A connection queued on a worker at the moment it is killed is reset: that one is skipped.
+    """
+    pids = set()
+    for _ in range(attempts):
+        try:
+            pids.add(health(port)["pid"])
+        except OSError:
+            continue
+    return pids
+
+
+def eventually(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path):
+    """Two workers answer on one port; a killed worker is replaced; SIGTERM stops everything with exit 0."""
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PROXY_", "ANTHROPIC_"))}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "proxy.py"), "--port", str(port), "--workers", "2"],
+        env=dict(clean, SHUTDOWN_GRACE="2"), cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_until_healthy(port)
+        assert eventually(lambda: len(worker_pids(port)) == 2), "both workers answer"
+        first = worker_pids(port)
+        assert process.pid not in first
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        assert eventually(lambda: len(pids := worker_pids(port)) == 2 and victim not in pids), "the dead worker is replaced"
+        replaced = worker_pids(port)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+        assert worker_pids_alive(first | replaced) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read()
+    assert "starting 2 workers" in stderr and "restarting it" in stderr
+
+
+def worker_pids_alive(pids: set[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        alive.append(pid)
+    return alive
