@@ -1401,6 +1401,14 @@ class ClientConnection:
             raise ProxyError(f"request target longer than {MAX_REQUEST_LINE_BYTES} bytes", status=414)
         if len(head.headers) > self.config.max_headers:
             raise ProxyError(f"more than MAX_HEADERS ({self.config.max_headers}) header fields", status=431)
+        # h11 bounds a head only while it is incomplete; one that arrived whole in a read is measured here.
+        size = len(head.method) + len(head.target) + sum(len(name) + len(value) + 4 for name, value in head.headers)
+        if size > self.config.max_header_bytes:
+            raise ProxyError(f"request head larger than MAX_HEADER_BYTES ({self.config.max_header_bytes})", status=431)
+        names = {name for name, _ in head.headers}
+        if b"content-length" in names and b"transfer-encoding" in names:
+            # RFC 9112 6.1: a request with both is a smuggling pattern; refuse it and close.
+            raise InvalidRequest("a request must not carry both Content-Length and Transfer-Encoding")
 
     async def _serve(self, head: h11.Request) -> None:
         target = head.target.decode("latin-1")
@@ -1423,8 +1431,12 @@ class ClientConnection:
                 self._check_head(head)
                 request.body = await self._read_body(head)
                 await self._run_handler(request, out)
+            except h11.RemoteProtocolError as error:
+                # Malformed framing of the body (e.g. a chunk size that is not hex).
+                extra.append(("connection", "close"))
+                await self._report(request, out, InvalidRequest(f"malformed HTTP request body: {error}"))
             except ProxyError as error:
-                if isinstance(error, (RequestTooLarge, SlowClient)) or error.status in (414, 431):
+                if self.conn.their_state is not h11.DONE:
                     extra.append(("connection", "close"))  # the rest of the request is left unread
                 await self._report(request, out, error)
             except (ConnectionError, asyncio.CancelledError):
@@ -1451,7 +1463,11 @@ class ClientConnection:
         watcher = asyncio.ensure_future(self.reader.read(READ_CHUNK_BYTES))
         try:
             done, _ = await asyncio.wait({handler, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if handler not in done:
+            if watcher in done and handler in done:
+                # Both in the same round: keep what the client sent (a pipelined request, or EOF).
+                with contextlib.suppress(Exception):
+                    self.conn.receive_data(watcher.result())
+            elif handler not in done:
                 data = b""
                 with contextlib.suppress(Exception):
                     data = watcher.result()

@@ -619,7 +619,7 @@ def openai_to_anthropic_response(
         content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     refusal = text_of(message.get("refusal"))
     text += refusal
-    if text:
+    if text.strip():  # whitespace-only text blocks are rejected by Anthropic when sent back
         content.append({"type": "text", "text": text})
     calls = message.get("tool_calls")
     for i, call in enumerate(calls if isinstance(calls, list) else []):

@@ -223,7 +223,7 @@ def is_context_length_error(message: str, code: str | None) -> bool:
 def error_from_upstream(status: int, body: bytes, *, provider: str, retry_after: str | None = None) -> ProxyError:
     """Map an upstream error response to a ProxyError with the status a client should see.
 
-    Statuses keep their meaning (400, 401, 403, 404, 413, 429, 500, 502, 503, 504, 529); 422 becomes
+    Statuses keep their meaning (400, 401, 403, 404, 413, 429, 500, 502, 503, 504, 508, 529); 422 becomes
     400, 408 becomes 504, other 5xx become 500 and other 4xx become 400. The upstream's own message is kept, prefixed with the provider name.
     """
     message, code, param = upstream_error_message(body)
@@ -235,7 +235,7 @@ def error_from_upstream(status: int, body: bytes, *, provider: str, retry_after:
         status = 400
     elif status == 408:
         status = 504
-    elif status >= 500 and status not in (502, 503, 504, 529):
+    elif status >= 500 and status not in (502, 503, 504, 508, 529):
         status = 500
     elif status >= 400 and status not in ANTHROPIC_TYPE_BY_STATUS:
         status = 400

@@ -302,6 +302,7 @@ def _openai_to_anthropic_messages(messages: list, tool_names: dict[str, str]) ->
                 param=f"{where}.role",
             )
     _pair_tool_results(turns)
+    _make_tool_ids_unique(turns)
     if not turns or turns[0]["role"] != "user":
         # Anthropic: "first message must use the user role".
         turns.insert(0, {"role": "user", "content": [{"type": "text", "text": PLACEHOLDER_USER_TEXT}]})
@@ -345,6 +346,29 @@ def _pair_tool_results(turns: list[dict]) -> None:
             for call_id in call_ids
         ]
         turns[position]["content"] = ordered + [block for block in reply if block["type"] != "tool_result"]
+
+
+def _make_tool_ids_unique(turns: list[dict]) -> None:
+    """Rename a tool_use id already used earlier in the conversation, and its tool_result with it.
+
+    Anthropic rejects a request whose tool_use ids repeat ("tool_use ids must be unique"), and some
+    servers (Ollama) reuse ids across turns. The new id comes from the old one and the turn's
+    position, so replaying the same conversation gives the same ids. Runs after pairing, so each
+    call's result sits in the very next user turn.
+    """
+    seen: set[str] = set()
+    for position, turn in enumerate(turns):
+        if turn["role"] != "assistant":
+            continue
+        renamed: dict[str, str] = {}
+        for block in turn["content"]:
+            if block["type"] == "tool_use" and block["id"] in seen and block["id"] not in renamed:
+                renamed[block["id"]] = block["id"] = portable_tool_id(f"{block['id']}:{position}")
+        seen.update(block["id"] for block in turn["content"] if block["type"] == "tool_use")
+        if renamed and position + 1 < len(turns):
+            for block in turns[position + 1]["content"]:
+                if block["type"] == "tool_result" and block["tool_use_id"] in renamed:
+                    block["tool_use_id"] = renamed[block["tool_use_id"]]
 
 
 def _trim_prefill(turns: list[dict]) -> None:

@@ -7,8 +7,10 @@ Policies (PROTOCOLS.md 3.3, 3.4, 4.1; FIELD-NOTES "Streaming traps"):
 - message_start goes out on the first chunk, with our message id, the requested model and zero
   usage: OpenAI reports usage only at the end, so the real numbers (input_tokens included, which
   Claude Code needs to auto-compact) ride on message_delta.
-- A text or thinking block opens only on non-empty text (an empty text block poisons Claude Code's
-  history); one block is open at a time and is closed before the next opens; indexes run from 0.
+- A text block opens only on text with a non-whitespace character (an empty or whitespace-only
+  text block poisons Claude Code's history: Anthropic rejects it when sent back); whitespace before
+  it waits and is dropped if no text follows. A thinking block opens on non-empty thinking text.
+  One block is open at a time and is closed before the next opens; indexes run from 0.
 - A thinking block ends with a signature_delta of "": typed clients require a string and there is
   no Anthropic signature to give [LOSSY].
 - Tool calls are keyed by `index`, else by `id`, else belong to the latest call (a second name
@@ -424,6 +426,8 @@ class OpenAIToAnthropicStream:
         self._state = StreamState.BEFORE_START
         self._next_index = 0
         self._open_kind: str | None = None  # "text", "thinking" or "tool_use"
+        # Whitespace that would start a text block: held until real text follows, else dropped.
+        self._held_whitespace = ""
         self._open_tool: _ToolCall | None = None
         self._tools: list[_ToolCall] = []
         self._tools_by_index: dict[int, _ToolCall] = {}
@@ -595,6 +599,7 @@ class OpenAIToAnthropicStream:
 
     def _open_block(self, content_block: dict, out: list[dict]) -> int:
         self._close_block(out)
+        self._held_whitespace = ""  # it led to no text
         index = self._next_index
         self._next_index += 1
         self._open_kind = content_block["type"]
@@ -622,7 +627,14 @@ class OpenAIToAnthropicStream:
             self._append_pieces(self._thought_splitter.flush(), out)
 
     def _append_text(self, kind: str, text: str, out: list[dict]) -> None:
-        # Text and thinking blocks open only on non-empty text: an empty text block poisons history.
+        # Text and thinking blocks open only on non-empty text: an empty text block poisons history,
+        # and so does a whitespace-only one (Anthropic: "text content blocks must contain
+        # non-whitespace text"), so whitespace before a text block's first real character waits.
+        if kind == "text" and self._open_kind != "text":
+            if not text.strip():
+                self._held_whitespace += text
+                return
+            text, self._held_whitespace = self._held_whitespace + text, ""
         if kind == "text":
             start, delta = {"type": "text", "text": ""}, {"type": "text_delta", "text": text}
         else:
