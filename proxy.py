@@ -1638,6 +1638,7 @@ async def serve(server: Server, *, stop: asyncio.Event | None = None, sock: sock
 WORKER_RESTART_DELAY = 1 * SECONDS
 WORKER_CRASH_LOOP_LIMIT = 5  # deaths within WORKER_CRASH_WINDOW before the supervisor gives up
 WORKER_CRASH_WINDOW = 30 * SECONDS
+WORKER_PARENT_CHECK_INTERVAL = 1 * SECONDS
 
 
 def listening_socket(config: Config, reuse_port: bool, listen: bool = True) -> socket.socket:
@@ -1660,9 +1661,27 @@ def run_worker(config: Config, sock: socket.socket | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sock is None:  # SO_REUSEPORT: each worker binds its own socket; the kernel spreads connections
         sock = listening_socket(config, reuse_port=True)
+    supervisor = os.getppid()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+
+        async def stop_when_orphaned() -> None:
+            # A supervisor killed outright (SIGKILL) cannot stop its workers: they notice and leave.
+            while os.getppid() == supervisor:
+                await asyncio.sleep(WORKER_PARENT_CHECK_INTERVAL)
+            log.warning("worker %d: supervisor gone, stopping", os.getpid())
+            stop.set()
+
+        watchdog = asyncio.ensure_future(stop_when_orphaned())
+        try:
+            await serve(Server(config), sock=sock, quiet=True, stop=stop)
+        finally:
+            watchdog.cancel()
+
     code = 0
     try:
-        asyncio.run(serve(Server(config), sock=sock, quiet=True))
+        asyncio.run(run())
     except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor's code
         log.exception("worker %d failed", os.getpid())
         code = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -54,7 +55,7 @@ def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PROXY_", "ANTHROPIC_"))}
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "proxy.py"), "--port", str(port), "--workers", "2"],
-        env=dict(clean, SHUTDOWN_GRACE="2"), cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        env=dict(clean, SHUTDOWN_GRACE="2"), cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
         wait_until_healthy(port)
@@ -70,7 +71,7 @@ def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path
         assert worker_pids_alive(first | replaced) == []
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # the supervisor and its workers
     stderr = process.stderr.read()
     assert "starting 2 workers" in stderr and "restarting it" in stderr
 
@@ -84,3 +85,23 @@ def worker_pids_alive(pids: set[int]) -> list[int]:
             continue
         alive.append(pid)
     return alive
+
+
+def test_workers_leave_when_their_supervisor_is_killed_outright(tmp_path):
+    """SIGKILL on the supervisor: its workers notice within seconds and exit instead of lingering."""
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PROXY_", "ANTHROPIC_"))}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "proxy.py"), "--port", str(port), "--workers", "2"],
+        env=dict(clean, SHUTDOWN_GRACE="1"), cwd=tmp_path, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        wait_until_healthy(port)
+        assert eventually(lambda: len(worker_pids(port)) == 2)
+        workers = worker_pids(port)
+        process.kill()
+        process.wait(5)
+        assert eventually(lambda: worker_pids_alive(workers) == [], timeout=8)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
