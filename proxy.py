@@ -594,7 +594,6 @@ class Request:
     route: Route | None = None
     fallback: int = 0  # position of the answering route in [primary, *FALLBACK_MODELS]
     stream: bool = False
-    heartbeat: bytes | None = None  # what to write during upstream silence, once a stream was asked for
     status: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -649,6 +648,32 @@ class ResponseWriter:
         self.content_started = False  # a body byte other than a heartbeat was sent
         self.first_content_at: float | None = None
         self.pending_head: tuple[int, list[tuple[str, str]]] | None = None
+        # Heartbeats: one timer task per stream, not one per chunk.
+        self.last_write = time.monotonic()
+        self.at_event_boundary = True  # passthrough relays bytes that may stop inside an event
+        self._writing = False
+        self._heartbeat: asyncio.Task | None = None
+
+    def start_heartbeat(self, data: bytes, interval: float) -> None:
+        """Write `data` after every `interval` seconds without a write, between events, until the end.
+
+        The first heartbeat commits the response head (200, the prepared stream head).
+        """
+        self.last_write = time.monotonic()
+        self._heartbeat = asyncio.ensure_future(self._beat(data, interval))
+
+    def stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+
+    async def _beat(self, data: bytes, interval: float) -> None:
+        with contextlib.suppress(ConnectionError, h11.LocalProtocolError):
+            while not self.complete:
+                await asyncio.sleep(max(0.0, self.last_write + interval - time.monotonic()))
+                idle = time.monotonic() - self.last_write >= interval
+                if idle and self.at_event_boundary and not self._writing and not self.complete:
+                    await self.write(data, heartbeat=True)
 
     @property
     def complete(self) -> bool:
@@ -678,9 +703,10 @@ class ResponseWriter:
 
     async def write(self, chunk: bytes, *, heartbeat: bool = False) -> None:
         """Send one chunk of a streamed body (the head first if not yet sent), then drain."""
+        self.last_write = time.monotonic()
         if not heartbeat and not self.content_started:
             self.content_started = True
-            self.first_content_at = time.monotonic()
+            self.first_content_at = self.last_write
         if not self.started:
             status, headers = self.pending_head or (200, SSE_HEADERS)
             self.request.status = status
@@ -689,7 +715,11 @@ class ResponseWriter:
             self.writer.write(head + self.conn.send(h11.Data(data=chunk)))
         else:
             self.writer.write(self.conn.send(h11.Data(data=chunk)))
-        await self.writer.drain()
+        self._writing = True
+        try:
+            await self.writer.drain()
+        finally:
+            self._writing = False
 
     async def end(self) -> None:
         if self.conn.our_state is h11.SEND_BODY:
@@ -1033,8 +1063,8 @@ class Gateway:
         """For a streaming request, heartbeats may flow from now on; the first one commits a 200 head."""
         request.stream = body.get("stream") is True
         if request.stream:
-            request.heartbeat = heartbeat
             out.prepare_stream(200, SSE_HEADERS)
+            out.start_heartbeat(heartbeat, self.config.ping_interval)
 
     def routes_for(self, model: str, front: str) -> list[Route]:
         """The primary route for `model`, then each FALLBACK_MODELS route that differs from it."""
@@ -1052,7 +1082,7 @@ class Gateway:
         for position, route in enumerate(routes):
             request.route, request.fallback = route, position
             try:
-                async with self.limiter.slot(route.provider, lambda aw: self.wait(aw, request, out)):
+                async with self.limiter.slot(route.provider):
                     await serve_via(request, out, body, route)
             except ProxyError as error:
                 self.metrics.inc("switchboard_upstream_errors_total", provider=route.provider, kind=error.error_type)
@@ -1084,36 +1114,9 @@ class Gateway:
             send,
             self.retry_policy,
             provider=route.provider,
-            wait=lambda aw: self.wait(aw, request, out),
             jitter=random.random,
             on_retry=on_retry,
         )
-
-    async def wait(self, awaitable: Awaitable, request: Request, out: ResponseWriter, *, heartbeats: bool = True):
-        """Await `awaitable` within the request deadline, writing the request's heartbeat every
-        PING_INTERVAL of silence (the first one commits the response head)."""
-        heartbeat = request.heartbeat if heartbeats else None
-        task = asyncio.ensure_future(awaitable)
-        try:
-            while True:
-                timeout = self.config.ping_interval if heartbeat is not None else None
-                if request.deadline is not None:
-                    remaining = request.deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise UpstreamTimeout(
-                            f"the request did not finish within REQUEST_TIMEOUT ({self.config.request_timeout:g} seconds)"
-                        )
-                    timeout = remaining if timeout is None else min(timeout, remaining)
-                done, _ = await asyncio.wait({task}, timeout=timeout)
-                if done:
-                    return task.result()
-                if heartbeat is not None and (request.deadline is None or time.monotonic() < request.deadline):
-                    await out.write(heartbeat, heartbeat=True)
-        except BaseException:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-            raise
 
     # ---- shared steps ----------------------------------------------------------------------
 
@@ -1126,7 +1129,7 @@ class Gateway:
     async def read_upstream_json(self, request: Request, out: ResponseWriter, response, route: Route) -> dict:
         """A non-stream upstream answer's JSON body, or the ProxyError its status means."""
         async with response:
-            raw = await self.wait(response.read(), request, out)
+            raw = await response.read()
         if response.status >= 400:
             raise error_from_upstream(response.status, raw, provider=route.provider, retry_after=response.header("retry-after"))
         try:
@@ -1158,7 +1161,7 @@ class Gateway:
             headers = passed_response_headers(response)
             streaming = request.stream and response.status < 400 and "event-stream" in (response.header("content-type") or "")
             if not streaming:
-                raw = await self.wait(response.read(), request, out)
+                raw = await response.read()
                 usage.read_body(raw)
                 self.take_usage(request, usage)
                 if not out.started:
@@ -1171,13 +1174,13 @@ class Gateway:
             at_event_boundary = True
             try:
                 while True:
-                    # A heartbeat may only go between events, never inside one.
                     try:
-                        chunk = await self.wait(chunks.__anext__(), request, out, heartbeats=at_event_boundary)
+                        chunk = await chunks.__anext__()
                     except StopAsyncIteration:
                         break
                     usage.feed(chunk)
-                    at_event_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
+                    # A heartbeat may only go between events, never inside one.
+                    at_event_boundary = out.at_event_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
                     await out.write(chunk)
             except ProxyError as error:
                 if not out.started:
@@ -1205,7 +1208,7 @@ class Gateway:
         """
         async with response:
             if response.status >= 400:
-                raw = await self.wait(response.read(), request, out)
+                raw = await response.read()
                 raise error_from_upstream(response.status, raw, provider=route.provider, retry_after=response.header("retry-after"))
             decoder = SSEDecoder()
             chunks = response.iter_bytes().__aiter__()
@@ -1213,7 +1216,7 @@ class Gateway:
             try:
                 while not translator.finished:
                     try:
-                        chunk = await self.wait(chunks.__anext__(), request, out)
+                        chunk = await chunks.__anext__()
                     except StopAsyncIteration:
                         events = [e for sse in decoder.close() for e in translator.feed(sse)] + translator.close()
                         if events:
@@ -1445,6 +1448,7 @@ class ClientConnection:
                 log.exception("request_id=%s unhandled error", request.request_id)
                 await self._report(request, out, ProxyError("internal error in the proxy; see its log"))
         finally:
+            out.stop_heartbeat()
             self._finish(request, out)
 
     async def _report(self, request: Request, out: ResponseWriter, error: ProxyError) -> None:
@@ -1458,31 +1462,45 @@ class ClientConnection:
             await out.end()
 
     async def _run_handler(self, request: Request, out: ResponseWriter) -> None:
-        """Run the handler while watching the client socket: if the client leaves, cancel the handler."""
+        """Run the handler while watching the client socket and the REQUEST_TIMEOUT deadline.
+
+        If the client leaves, the handler is cancelled (and with it the upstream request); if the
+        deadline passes, it is cancelled and the request ends with a timeout error.
+        """
         handler = asyncio.ensure_future(self.gateway.dispatch(request, out))
-        watcher = asyncio.ensure_future(self.reader.read(READ_CHUNK_BYTES))
+        watcher: asyncio.Future | None = asyncio.ensure_future(self.reader.read(READ_CHUNK_BYTES))
         try:
-            done, _ = await asyncio.wait({handler, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if watcher in done and handler in done:
-                # Both in the same round: keep what the client sent (a pipelined request, or EOF).
-                with contextlib.suppress(Exception):
-                    self.conn.receive_data(watcher.result())
-            elif handler not in done:
-                data = b""
-                with contextlib.suppress(Exception):
-                    data = watcher.result()
-                if not data:
-                    request.status = request.status or 499
+            while True:
+                timeout = None if request.deadline is None else max(0.0, request.deadline - time.monotonic())
+                waiting = {handler, watcher} if watcher is not None else {handler}
+                done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if watcher is not None and watcher in done:
+                    data = b""
+                    with contextlib.suppress(Exception):
+                        data = watcher.result()
+                    watcher = None
+                    if handler in done or data:
+                        # A pipelined next request, or EOF after the answer: keep it for h11.
+                        self.conn.receive_data(data)
+                    else:
+                        request.status = request.status or 499
+                        handler.cancel()
+                        with contextlib.suppress(BaseException):
+                            await handler
+                        raise ConnectionResetError("client disconnected")
+                if handler in done:
+                    break
+                if not done:
                     handler.cancel()
                     with contextlib.suppress(BaseException):
                         await handler
-                    raise ConnectionResetError("client disconnected")
-                # A pipelined next request: keep it for h11 and stop watching.
-                self.conn.receive_data(data)
+                    raise UpstreamTimeout(
+                        f"the request did not finish within REQUEST_TIMEOUT ({self.config.request_timeout:g} seconds)"
+                    )
             await handler
         finally:
             for task in (handler, watcher):
-                if not task.done():
+                if task is not None and not task.done():
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task

@@ -404,6 +404,11 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
+def _time_out(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_exception(asyncio.TimeoutError())
+
+
 class _UpstreamProtocol(asyncio.BufferedProtocol):
     """Buffers what the upstream sends so that reads can wait with a timeout, and tells the pool
     whether anything (bytes, EOF, reset) arrived while the connection sat idle, which
@@ -481,8 +486,14 @@ class _UpstreamProtocol(asyncio.BufferedProtocol):
         the connection.
         """
         if not self._chunks and not self._eof:
-            self._read_waiter = asyncio.get_running_loop().create_future()
-            await asyncio.wait_for(self._read_waiter, timeout)
+            # A timer on the waiter, not asyncio.wait_for: no extra task per read on the hot path.
+            loop = asyncio.get_running_loop()
+            waiter = self._read_waiter = loop.create_future()
+            timer = loop.call_later(timeout, _time_out, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
         if self._chunks:
             chunk = self._chunks.popleft()
             self._buffered_bytes -= len(chunk)
@@ -730,9 +741,10 @@ class _Connection:
         if body:
             events.append(h11.Data(data=body))
         events.append(h11.EndOfMessage())
+        pieces: list[bytes] = []
         for event in events:
-            for data in self.h11.send_with_data_passthrough(event) or ():
-                self.transport.write(data)  # passthrough: the body is written without a copy
+            pieces.extend(self.h11.send_with_data_passthrough(event) or ())  # the body is not copied here
+        self.transport.writelines(pieces)  # one write for the head (h11 returns a piece per header line)
         await self.protocol.drain(timeout)
 
     async def receive_event(self, timeout: float) -> h11.Event:
@@ -856,6 +868,17 @@ class UpstreamResponse:
         try:
             while True:
                 event = await self._next_body_event()
+                if isinstance(event, h11.Data):
+                    # Join every body event this read already delivered: one chunk per socket read,
+                    # not per HTTP chunk, so the consumer translates and writes once.
+                    parts = [event.data]
+                    while isinstance(event := self._buffered_body_event(), h11.Data):
+                        parts.append(event.data)
+                    chunk = self._decode(parts[0] if len(parts) == 1 else b"".join(parts))
+                    if chunk:
+                        yield chunk
+                    if event is None:
+                        continue
                 if isinstance(event, h11.EndOfMessage):
                     tail = self._decode_tail()
                     # Release before the last yield: a consumer that stops once it has every
@@ -865,12 +888,25 @@ class UpstreamResponse:
                     if tail:
                         yield tail
                     return
-                chunk = self._decode(event.data)
-                if chunk:
-                    yield chunk
         except BaseException:
             self._abort("body failed or was abandoned")
             raise
+
+    def _buffered_body_event(self) -> h11.Data | h11.EndOfMessage | None:
+        """The next body event already in h11's buffer, or None when more bytes must be read."""
+        try:
+            event = self._connection.h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise UpstreamUnavailable(
+                f"The upstream {self._connection.origin} sent an invalid HTTP response body ({exc})."
+            ) from exc
+        if event is h11.NEED_DATA:
+            return None
+        if not isinstance(event, (h11.Data, h11.EndOfMessage)):
+            raise UpstreamUnavailable(
+                f"The upstream {self._connection.origin} sent an unexpected {type(event).__name__} in the response body."
+            )
+        return event
 
     async def _next_body_event(self) -> h11.Data | h11.EndOfMessage:
         """The next body event, with transport failures mapped to ProxyErrors."""

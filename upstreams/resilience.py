@@ -9,7 +9,7 @@ Policies:
 - A 429 that means the quota is spent (`insufficient_quota`) is never retried.
 - Retries happen only while nothing has reached the client; the caller guarantees that by calling
   `send_with_retries` before it writes content (heartbeats are not content).
-- Every wait goes through the caller's `wait`, so heartbeats and the request deadline keep running
+- Heartbeats and the request deadline run beside these waits (proxy.py), so they keep flowing
   while a retry sleeps or a request queues for a slot.
 - The concurrency limit queues a request for at most `queue_timeout` seconds, then answers
   overloaded (529 on the Anthropic front, 503 on the OpenAI front).
@@ -25,9 +25,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from translate.errors import RETRYABLE_STATUSES, Overloaded, ProxyError, error_from_upstream
-
-Wait = Callable[[Awaitable], Awaitable]
-
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a `retry-after` value (delta-seconds or an HTTP date); None when absent or bad."""
@@ -71,7 +68,6 @@ async def send_with_retries(
     policy: RetryPolicy,
     *,
     provider: str,
-    wait: Wait,
     jitter: Callable[[], float],
     on_retry: Callable[[str, float], None],
 ):
@@ -84,7 +80,7 @@ async def send_with_retries(
     attempt = 0
     while True:
         try:
-            response = await wait(send())
+            response = await send()
         except ProxyError as error:
             if not error.retryable or attempt >= policy.max_retries:
                 raise
@@ -94,7 +90,7 @@ async def send_with_retries(
             if response.status not in RETRYABLE_STATUSES:
                 return response
             async with response:
-                raw = await wait(response.read())
+                raw = await response.read()
             error = error_from_upstream(response.status, raw, provider=provider, retry_after=response.header("retry-after"))
             error.upstream_status = response.status
             error.upstream_body = raw
@@ -106,7 +102,7 @@ async def send_with_retries(
                 raise error
             reason = str(response.status)
         on_retry(reason, delay)
-        await wait(asyncio.sleep(delay))
+        await asyncio.sleep(delay)
         attempt += 1
 
 
@@ -123,15 +119,22 @@ class ConcurrencyLimiter:
         return 0 if semaphore is None else self.limit - semaphore._value  # noqa: SLF001 (stdlib has no public getter)
 
     @contextlib.asynccontextmanager
-    async def slot(self, provider: str, wait: Wait) -> AsyncIterator[None]:
+    async def slot(self, provider: str) -> AsyncIterator[None]:
         """Hold one of the provider's slots for the body of the `async with`; raises Overloaded on a long queue."""
         if self.limit <= 0:
             yield
             return
         semaphore = self._semaphores.setdefault(provider, asyncio.Semaphore(self.limit))
+        if not semaphore.locked():
+            await semaphore.acquire()  # a free slot: taken at once, no timer needed
+            try:
+                yield
+            finally:
+                semaphore.release()
+            return
         acquire = asyncio.ensure_future(asyncio.wait_for(semaphore.acquire(), self.queue_timeout))
         try:
-            await wait(acquire)
+            await acquire
         except asyncio.TimeoutError:
             raise Overloaded(
                 f"{self.limit} requests to {provider} are already in flight (MAX_CONCURRENT_UPSTREAM) and none "
