@@ -1308,8 +1308,36 @@ class ClientConnection:
         self.writer = writer
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_header_bytes)
         self.idle = True
+        # Read deadlines are timers that cancel this connection's task (no asyncio.wait_for, which
+        # costs a task per read): `deadline` names the one running, `expired` the one that fired.
+        self.task: asyncio.Task | None = None
+        self.deadline: str | None = None
+        self.expired: str | None = None
+
+    def _arm(self, seconds: float, name: str) -> asyncio.TimerHandle:
+        self.deadline, self.expired = name, None
+        return asyncio.get_running_loop().call_later(seconds, self._expire, name)
+
+    def _expire(self, name: str) -> None:
+        if self.deadline == name and self.task is not None:
+            self.expired = name
+            self.task.cancel()
+
+    def _disarm(self, timer: asyncio.TimerHandle) -> None:
+        timer.cancel()
+        self.deadline = None
+
+    def _expired_deadline(self) -> str | None:
+        """After a CancelledError: the deadline that caused it (and the cancellation is undone), else None."""
+        name, self.expired = self.expired, None
+        if name is not None:
+            uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+
+            if uncancel is not None:
+                uncancel()
+        return name
 
     async def run(self) -> None:
+        self.task = asyncio.current_task()
         try:
             while not self.server.closing:
                 self.idle = True
@@ -1347,11 +1375,23 @@ class ClientConnection:
             return event
         if self.conn.their_state is not h11.IDLE:
             return await self._next_event()
-        self.conn.receive_data(await asyncio.wait_for(self.reader.read(READ_CHUNK_BYTES), KEEPALIVE_IDLE_TIMEOUT))
+        timer = self._arm(KEEPALIVE_IDLE_TIMEOUT, "idle")
         try:
-            return await asyncio.wait_for(self._next_event(), self.config.header_timeout)
-        except asyncio.TimeoutError:
-            raise SlowClient(f"the request head did not arrive within HEADER_TIMEOUT ({self.config.header_timeout:g} seconds)") from None
+            self.conn.receive_data(await self.reader.read(READ_CHUNK_BYTES))
+            self._disarm(timer)
+            timer = self._arm(self.config.header_timeout, "head")
+            return await self._next_event()
+        except asyncio.CancelledError:
+            expired = self._expired_deadline()
+            if expired == "idle":
+                raise asyncio.TimeoutError from None  # closed quietly
+            if expired == "head":
+                raise SlowClient(
+                    f"the request head did not arrive within HEADER_TIMEOUT ({self.config.header_timeout:g} seconds)"
+                ) from None
+            raise
+        finally:
+            self._disarm(timer)
 
     async def _next_event(self) -> h11.Event:
         while True:
@@ -1383,21 +1423,27 @@ class ClientConnection:
             self.writer.write(self.conn.send(h11.InformationalResponse(status_code=100, headers=[])))
         parts: list[bytes] = []
         size = 0
-        deadline = time.monotonic() + self.config.body_timeout
-        while True:
-            try:
-                event = await asyncio.wait_for(self._next_event(), max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                raise SlowClient(f"the request body did not arrive within BODY_TIMEOUT ({self.config.body_timeout:g} seconds)") from None
-            if isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > limit:
-                    raise RequestTooLarge(f"request body exceeds MAX_REQUEST_BYTES ({limit})")
-                parts.append(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                return b"".join(parts)
-            else:
-                raise InvalidRequest("connection closed before the request body was complete")
+        timer = self._arm(self.config.body_timeout, "body")
+        try:
+            while True:
+                event = await self._next_event()
+                if isinstance(event, h11.Data):
+                    size += len(event.data)
+                    if size > limit:
+                        raise RequestTooLarge(f"request body exceeds MAX_REQUEST_BYTES ({limit})")
+                    parts.append(event.data)
+                elif isinstance(event, h11.EndOfMessage):
+                    return b"".join(parts)
+                else:
+                    raise InvalidRequest("connection closed before the request body was complete")
+        except asyncio.CancelledError:
+            if self._expired_deadline() == "body":
+                raise SlowClient(
+                    f"the request body did not arrive within BODY_TIMEOUT ({self.config.body_timeout:g} seconds)"
+                ) from None
+            raise
+        finally:
+            self._disarm(timer)
 
     def _check_head(self, head: h11.Request) -> None:
         if len(head.target) > MAX_REQUEST_LINE_BYTES:
