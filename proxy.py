@@ -975,39 +975,23 @@ class Gateway:
             if name not in self.dropped_tools_logged:
                 self.dropped_tools_logged.add(name)
                 log.warning("dropping server tool %s: provider %s cannot run it", name, route.provider)
-        payload = self.upstream_payload(request, provider.prepare(translated.body))
         message_id = "msg_" + secrets.token_hex(12)
-        response = await self.open_upstream(request, out, provider, route, payload)
-        if not request.stream:
-            data = await self.read_upstream_json(request, out, response, route)
-            message = openai_to_anthropic_response(
-                data,
-                requested_model=route.requested,
-                message_id=message_id,
-                tool_names=translated.tool_names,
-                stop_sequences=translated.stop_sequences,
-                thought_signatures=provider.thought_signatures,
-                thought_tags=provider.thought_signatures,
-            )
-            usage = message.get("usage") or {}
-            request.input_tokens = usage.get("input_tokens", 0) + usage.get("cache_read_input_tokens", 0)
-            request.cached_tokens = usage.get("cache_read_input_tokens", 0)
-            request.output_tokens = usage.get("output_tokens", 0)
-            await out.send(200, JSON_HEADERS, dumps(message).encode())
-            return
-        translator = OpenAIToAnthropicStream(
+        options = dict(
             requested_model=route.requested,
             message_id=message_id,
             tool_names=translated.tool_names,
             stop_sequences=translated.stop_sequences,
             thought_signatures=provider.thought_signatures,
             thought_tags=provider.thought_signatures,
-            buffer_tool_calls=provider.buffer_tool_calls,
         )
-        await self.relay_stream(request, out, response, translator, encode_anthropic_event, route)
-        request.input_tokens = translator.input_tokens + translator.cache_read_tokens
-        request.cached_tokens = translator.cache_read_tokens
-        request.output_tokens = translator.output_tokens
+        await self.serve_translated(
+            request, out, provider, route,
+            payload=self.upstream_payload(request, provider.prepare(translated.body)),
+            whole=lambda data: openai_to_anthropic_response(data, **options),
+            stream=lambda: OpenAIToAnthropicStream(**options, buffer_tool_calls=provider.buffer_tool_calls),
+            encode=encode_anthropic_event,
+            usage=anthropic_usage_counts,
+        )
 
     # ---- OpenAI front ----------------------------------------------------------------------
 
@@ -1024,35 +1008,39 @@ class Gateway:
             await self.passthrough(request, out, provider, body, route)
             return
         translated = openai_to_anthropic_request(body, provider.target(route.model))
-        payload = self.upstream_payload(request, translated.body)
-        completion_id = "chatcmpl-" + secrets.token_hex(12)
-        created = int(time.time())
-        response = await self.open_upstream(request, out, provider, route, payload)
-        if not request.stream:
-            data = await self.read_upstream_json(request, out, response, route)
-            completion = anthropic_to_openai_response(
-                data,
-                requested_model=route.requested,
-                completion_id=completion_id,
-                created=created,
-                json_mode=translated.json_mode,
-                tool_names=translated.tool_names,
-            )
-            usage = completion.get("usage") or {}
-            request.input_tokens = usage.get("prompt_tokens", 0)
-            request.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
-            request.output_tokens = usage.get("completion_tokens", 0)
-            await out.send(200, JSON_HEADERS, dumps(completion).encode())
-            return
-        translator = AnthropicToOpenAIStream(
+        options = dict(
             requested_model=route.requested,
-            completion_id=completion_id,
-            created=created,
-            include_usage=translated.include_usage,
+            completion_id="chatcmpl-" + secrets.token_hex(12),
+            created=int(time.time()),
             json_mode=translated.json_mode,
             tool_names=translated.tool_names,
         )
-        await self.relay_stream(request, out, response, translator, encode_openai_item, route)
+        await self.serve_translated(
+            request, out, provider, route,
+            payload=self.upstream_payload(request, translated.body),
+            whole=lambda data: anthropic_to_openai_response(data, **options),
+            stream=lambda: AnthropicToOpenAIStream(**options, include_usage=translated.include_usage),
+            encode=encode_openai_item,
+            usage=openai_usage_counts,
+        )
+
+    # ---- the translated path, shared by both fronts ----------------------------------------
+
+    async def serve_translated(self, request: Request, out: ResponseWriter, provider, route: Route, *, payload: bytes,
+                               whole, stream, encode, usage) -> None:
+        """Send a translated request and answer with the translated response, whole or streamed.
+
+        `whole(data)` translates a whole upstream body, `stream()` makes the stream translator,
+        `encode` frames its events, `usage(answer)` reads (input, cached, output) from a whole answer.
+        """
+        response = await self.open_upstream(request, out, provider, route, payload)
+        if not request.stream:
+            answer = whole(await self.read_upstream_json(request, out, response, route))
+            request.input_tokens, request.cached_tokens, request.output_tokens = usage(answer)
+            await out.send(200, JSON_HEADERS, dumps(answer).encode())
+            return
+        translator = stream()
+        await self.relay_stream(request, out, response, translator, encode, route)
         request.input_tokens = translator.input_tokens + translator.cache_read_tokens + translator.cache_creation_tokens
         request.cached_tokens = translator.cache_read_tokens
         request.output_tokens = translator.output_tokens
@@ -1258,6 +1246,21 @@ def required_model(body: dict) -> str:
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: field required (a model name string)", param="model")
     return model
+
+
+def anthropic_usage_counts(message: dict) -> tuple[int, int, int]:
+    """(input tokens including cache reads and writes, cached tokens, output tokens) of a Messages answer."""
+    usage = message.get("usage") or {}
+    cached = usage.get("cache_read_input_tokens") or 0
+    prompt = (usage.get("input_tokens") or 0) + cached + (usage.get("cache_creation_input_tokens") or 0)
+    return prompt, cached, usage.get("output_tokens") or 0
+
+
+def openai_usage_counts(completion: dict) -> tuple[int, int, int]:
+    """The same counts from a chat.completion answer."""
+    usage = completion.get("usage") or {}
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return usage.get("prompt_tokens") or 0, cached, usage.get("completion_tokens") or 0
 
 
 def encode_openai_item(item: dict | str) -> bytes:
