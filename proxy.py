@@ -66,11 +66,13 @@ from translate.sse import KEEPALIVE_COMMENT, OPENAI_DONE, SSEDecoder, dumps, enc
 from translate.tokens import estimate_input_tokens
 from translate.usage import UsageReader
 from upstreams.anthropic import AnthropicProvider
+from upstreams.azure import DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION
 from upstreams.azure import AzureOpenAIProvider
 from upstreams.echo import EchoProvider
-from upstreams.gemini import GeminiProvider, vertex_base_url
+from upstreams.gemini import AI_STUDIO_BASE_URL, GeminiProvider, vertex_base_url
 from upstreams.google_auth import GoogleAuthError, load_credentials
 from upstreams.http import ClientSettings, HTTPClient, ProxySettings
+from upstreams.ollama import DEFAULT_BASE_URL as OLLAMA_DEFAULT_BASE_URL
 from upstreams.ollama import OllamaProvider
 from upstreams.resilience import ConcurrencyLimiter, RetryPolicy, send_with_retries
 from upstreams.openai import OpenAICompatibleProvider
@@ -139,7 +141,6 @@ def parse_env_file(text: str) -> dict[str, str]:
         value = value.strip()
         if value[:1] in ("'", '"') and value.find(value[0], 1) > 0:
             quote = value[0]
-            end = value.find(quote, 1)
             if quote == '"':
                 # Find the closing quote that is not escaped.
                 end = 1
@@ -150,7 +151,7 @@ def parse_env_file(text: str) -> dict[str, str]:
                     inner = inner.replace(escaped, plain)
                 value = inner
             else:
-                value = value[1:end]
+                value = value[1 : value.find(quote, 1)]
         else:
             comment = value.find(" #")
             if comment >= 0:
@@ -253,15 +254,15 @@ class Config:
     anthropic_auto_cache: bool = True
     azure_endpoint: str | None = None
     azure_api_key: str | None = None
-    azure_api_version: str = "2024-10-21"
+    azure_api_version: str = AZURE_DEFAULT_API_VERSION
     gemini_api_key: str | None = None
-    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta/openai"
+    gemini_base_url: str = AI_STUDIO_BASE_URL
     use_vertex_auth: bool = False
     vertex_project: str | None = None
     vertex_location: str = "us-central1"
     vertex_base_url: str | None = None
     google_credentials: object = None
-    ollama_base_url: str = "http://localhost:11434/v1"
+    ollama_base_url: str = OLLAMA_DEFAULT_BASE_URL
     ollama_configured: bool = False
     proxies: ProxySettings | None = None
     default_max_tokens: int = 16384
@@ -356,15 +357,15 @@ class Config:
             anthropic_configured=configured["anthropic"],
             azure_endpoint=_url(env, "AZURE_OPENAI_ENDPOINT", "https://unset.invalid") if configured["azure"] else None,
             azure_api_key=text("AZURE_OPENAI_API_KEY"),
-            azure_api_version=text("AZURE_API_VERSION") or "2024-10-21",
+            azure_api_version=text("AZURE_API_VERSION") or AZURE_DEFAULT_API_VERSION,
             gemini_api_key=text("GEMINI_API_KEY"),
-            gemini_base_url=_url(env, "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta/openai"),
+            gemini_base_url=_url(env, "GEMINI_BASE_URL", AI_STUDIO_BASE_URL),
             use_vertex_auth=use_vertex_auth,
             vertex_project=vertex_project,
             vertex_location=text("VERTEX_LOCATION") or "us-central1",
             vertex_base_url=_url(env, "VERTEX_BASE_URL", "https://unset.invalid") if text("VERTEX_BASE_URL") else None,
             google_credentials=google_credentials,
-            ollama_base_url=_url(env, "OLLAMA_BASE_URL", "http://localhost:11434/v1"),
+            ollama_base_url=_url(env, "OLLAMA_BASE_URL", OLLAMA_DEFAULT_BASE_URL),
             ollama_configured=configured["ollama"],
             proxies=proxies,
             anthropic_auto_cache=_bool(env, "ANTHROPIC_AUTO_CACHE", True),
@@ -911,7 +912,11 @@ class Gateway:
         if response.status != 200:
             log.info("request_id=%s count_tokens upstream answered %d; using the local estimate", request.request_id, response.status)
             return False
-        UsageReader("anthropic").read_body(raw)
+        try:
+            counted = json.loads(raw).get("input_tokens")
+        except (ValueError, AttributeError):
+            counted = None
+        request.input_tokens = counted if isinstance(counted, int) else 0
         await out.send(200, JSON_HEADERS, raw)
         return True
 
@@ -1232,7 +1237,7 @@ PROVIDER_VARIABLES = {
     "openai": "OPENAI_API_KEY (and OPENAI_BASE_URL for other OpenAI-compatible servers)",
     "azure": "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY (and AZURE_API_VERSION)",
     "gemini": "GEMINI_API_KEY, or USE_VERTEX_AUTH=true with VERTEX_PROJECT and VERTEX_LOCATION",
-    "ollama": "OLLAMA_BASE_URL (or PREFERRED_PROVIDER=ollama for http://localhost:11434/v1)",
+    "ollama": f"OLLAMA_BASE_URL (or PREFERRED_PROVIDER=ollama for {OLLAMA_DEFAULT_BASE_URL})",
     "anthropic": "ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another Anthropic-compatible server)",
 }
 # Names Claude Code's model picker keeps (ids starting with "claude"); they route through the tiers.

@@ -114,10 +114,6 @@ class ConcurrencyLimiter:
         self.queue_timeout = queue_timeout
         self._semaphores: dict[str, asyncio.Semaphore] = {}
 
-    def in_flight(self, provider: str) -> int:
-        semaphore = self._semaphores.get(provider)
-        return 0 if semaphore is None else self.limit - semaphore._value  # noqa: SLF001 (stdlib has no public getter)
-
     @contextlib.asynccontextmanager
     async def slot(self, provider: str) -> AsyncIterator[None]:
         """Hold one of the provider's slots for the body of the `async with`; raises Overloaded on a long queue."""
