@@ -45,9 +45,16 @@ from urllib.parse import urlsplit
 
 import h11
 
-from translate.anthropic_openai import OpenAIToAnthropicStream, anthropic_to_openai_request, openai_to_anthropic_response
-from translate.anthropic_to_openai_stream import AnthropicToOpenAIStream, anthropic_to_openai_response
-from translate.openai_anthropic import openai_to_anthropic_request
+from translate.anthropic_to_chat_request import anthropic_to_chat_request
+from translate.anthropic_to_chat_response import (
+    AnthropicToChatStream,
+    anthropic_to_chat_response,
+)
+from translate.chat_to_anthropic_request import chat_to_anthropic_request
+from translate.chat_to_anthropic_response import (
+    ChatToAnthropicStream,
+    chat_to_anthropic_response,
+)
 from translate.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -57,12 +64,19 @@ from translate.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
     anthropic_error_body,
+    chat_error_body,
+    chat_status,
     error_from_upstream,
-    openai_error_body,
-    openai_status,
 )
 from translate.metrics import Metrics
-from translate.sse import KEEPALIVE_COMMENT, OPENAI_DONE, SSEDecoder, dumps, encode_anthropic_event, encode_openai_chunk
+from translate.sse import (
+    CHAT_DONE,
+    KEEPALIVE_COMMENT,
+    SSEDecoder,
+    dumps,
+    encode_anthropic_event,
+    encode_chat_chunk,
+)
 from translate.tokens import estimate_input_tokens
 from translate.usage import UsageReader
 from upstreams.anthropic import AnthropicProvider
@@ -74,8 +88,8 @@ from upstreams.google_auth import GoogleAuthError, load_credentials
 from upstreams.http import ClientSettings, HTTPClient, ProxySettings
 from upstreams.ollama import DEFAULT_BASE_URL as OLLAMA_DEFAULT_BASE_URL
 from upstreams.ollama import OllamaProvider
-from upstreams.resilience import ConcurrencyLimiter, RetryPolicy, send_with_retries
 from upstreams.openai import OpenAICompatibleProvider
+from upstreams.resilience import ConcurrencyLimiter, RetryPolicy, send_with_retries
 from upstreams.routing import Route, RoutingTable, resolve_route
 
 VERSION = "0.1.0"
@@ -616,7 +630,7 @@ def render_error(front: str, error: ProxyError) -> tuple[int, list[tuple[str, st
     if error.retry_after:
         headers.append(("retry-after", error.retry_after))
     if front == OPENAI_FRONT:
-        return openai_status(error), headers, dumps(openai_error_body(error)).encode()
+        return chat_status(error), headers, dumps(chat_error_body(error)).encode()
     return error.status, headers, dumps(anthropic_error_body(error)).encode()
 
 
@@ -975,7 +989,7 @@ class Gateway:
         if provider.dialect == "anthropic":
             await self.passthrough(request, out, provider, body, route)
             return
-        translated = anthropic_to_openai_request(body, provider.target(route.model))
+        translated = anthropic_to_chat_request(body, provider.target(route.model))
         for name in translated.dropped_tools:
             if name not in self.dropped_tools_logged:
                 self.dropped_tools_logged.add(name)
@@ -992,8 +1006,8 @@ class Gateway:
         await self.serve_translated(
             request, out, provider, route,
             payload=self.upstream_payload(request, provider.prepare(translated.body)),
-            whole=lambda data: openai_to_anthropic_response(data, **options),
-            stream=lambda: OpenAIToAnthropicStream(**options, buffer_tool_calls=provider.buffer_tool_calls),
+            whole=lambda data: chat_to_anthropic_response(data, **options),
+            stream=lambda: ChatToAnthropicStream(**options, buffer_tool_calls=provider.buffer_tool_calls),
             encode=encode_anthropic_event,
             usage=anthropic_usage_counts,
         )
@@ -1012,7 +1026,7 @@ class Gateway:
         if provider.dialect == "openai":
             await self.passthrough(request, out, provider, body, route)
             return
-        translated = openai_to_anthropic_request(body, provider.target(route.model))
+        translated = chat_to_anthropic_request(body, provider.target(route.model))
         options = dict(
             requested_model=route.requested,
             completion_id="chatcmpl-" + secrets.token_hex(12),
@@ -1023,8 +1037,8 @@ class Gateway:
         await self.serve_translated(
             request, out, provider, route,
             payload=self.upstream_payload(request, translated.body),
-            whole=lambda data: anthropic_to_openai_response(data, **options),
-            stream=lambda: AnthropicToOpenAIStream(**options, include_usage=translated.include_usage),
+            whole=lambda data: anthropic_to_chat_response(data, **options),
+            stream=lambda: AnthropicToChatStream(**options, include_usage=translated.include_usage),
             encode=encode_openai_item,
             usage=openai_usage_counts,
         )
@@ -1269,13 +1283,13 @@ def openai_usage_counts(completion: dict) -> tuple[int, int, int]:
 
 
 def encode_openai_item(item: dict | str) -> bytes:
-    return OPENAI_DONE if item == "[DONE]" else encode_openai_chunk(item)
+    return CHAT_DONE if item == "[DONE]" else encode_chat_chunk(item)
 
 
 def stream_error_bytes(front: str, error: ProxyError) -> bytes:
     """A failure inside an already-started stream, as the front's own stream error."""
     if front == OPENAI_FRONT:
-        return encode_openai_chunk(openai_error_body(error))
+        return encode_chat_chunk(chat_error_body(error))
     return encode_anthropic_event(anthropic_error_body(error))
 
 

@@ -4,7 +4,7 @@ Each strategy draws something a well-behaved client or upstream could send, so a
 no excuse to fail on it:
 - `anthropic_requests()`: Anthropic Messages bodies as Claude Code and SDK clients send them
   (alternating turns, tool_use answered by tool_result, thinking, server tools, odd tool ids, long
-  MCP tool names, Anthropic-only fields), with an OpenAITarget.
+  MCP tool names, Anthropic-only fields), with an ChatTarget.
 - `openai_requests()`: Chat Completions bodies (system/developer anywhere, parts, tool calls
   answered by runs of tool messages, response_format, reasoning_effort...), with an
   AnthropicTarget.
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from translate.anthropic_openai import OpenAITarget
-from translate.openai_anthropic import JSON_RESPONSE_TOOL, AnthropicTarget
+from translate.anthropic_to_chat_request import ChatTarget
+from translate.chat_to_anthropic_request import JSON_RESPONSE_TOOL, AnthropicTarget
 from translate.sse import dumps, encode_anthropic_event
 
 # ---------------------------------------------------------------------------------------------
@@ -334,7 +334,7 @@ def anthropic_tools(draw) -> list[dict]:
 
 
 @st.composite
-def anthropic_requests(draw) -> tuple[dict, OpenAITarget]:
+def anthropic_requests(draw) -> tuple[dict, ChatTarget]:
     """A valid Anthropic Messages request and the OpenAI target it is translated for."""
     serials = _Serials()
     tools = draw(anthropic_tools())
@@ -405,7 +405,7 @@ def anthropic_requests(draw) -> tuple[dict, OpenAITarget]:
         body.setdefault("x_" + name, draw(json_values))  # fields newer than the translator
 
     reasoning = draw(st.booleans())
-    target = OpenAITarget(
+    target = ChatTarget(
         model="gpt-5" if reasoning else draw(st.sampled_from(["gpt-4o", "gemini-2.5-flash", "llama3.2"])),
         reasoning=reasoning,
         max_tokens_limit=draw(st.none() | st.integers(min_value=1, max_value=32000)),
@@ -713,7 +713,7 @@ class OpenAIStream:
 
     raw: bytes
     delivery: Delivery
-    options: dict  # OpenAIToAnthropicStream keyword arguments
+    options: dict  # ChatToAnthropicStream keyword arguments
     text: str  # content + refusal before the finish, in order
     reasoning: str
     calls: list[ExpectedCall] = field(default_factory=list)
@@ -915,7 +915,7 @@ class AnthropicStream:
 
     raw: bytes
     delivery: Delivery
-    options: dict  # AnthropicToOpenAIStream keyword arguments
+    options: dict  # AnthropicToChatStream keyword arguments
     text: str
     reasoning: str
     calls: list[dict]  # {"id", "name", "arguments"} for every tool_use block translated to a call

@@ -27,12 +27,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 # The Anthropic-front stream harness (invariants, folding, the three ways of splitting bytes).
-from test_anthropic_openai import check_stream_invariants, fold, three_ways
-from translate.anthropic_openai import (
-    OpenAITarget,
-    OpenAIToAnthropicStream,
-    anthropic_to_openai_request,
-    openai_to_anthropic_response,
+from test_anthropic_to_chat import check_stream_invariants, fold, three_ways
+
+from translate.anthropic_to_chat_request import (
+    ChatTarget,
+    anthropic_to_chat_request,
+)
+from translate.chat_to_anthropic_response import (
+    ChatToAnthropicStream,
+    InlineThoughtSplitter,
+    chat_to_anthropic_response,
+    split_inline_thoughts,
 )
 from translate.gemini import (
     DUMMY_THOUGHT_SIGNATURE,
@@ -44,7 +49,6 @@ from translate.gemini import (
     prepare_gemini_request,
     with_dummy_thought_signatures,
 )
-from translate.openai_to_anthropic_stream import InlineThoughtSplitter, split_inline_thoughts
 from translate.sse import SSEDecoder, encode_anthropic_event
 from translate.tools import ThoughtSignature, signed_tool_id, split_signed_tool_id
 
@@ -53,7 +57,7 @@ UPDATE_GOLDEN = os.environ.get("SWITCHBOARD_UPDATE_GOLDEN") == "1"
 REQUESTED_MODEL = "claude-opus-4-8"
 MESSAGE_ID = "msg_01GeminiTest"
 ANTHROPIC_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
-GEMINI = OpenAITarget(
+GEMINI = ChatTarget(
     model="gemini-3-pro-preview",
     reasoning=False,
     send_reasoning_content=False,
@@ -61,7 +65,7 @@ GEMINI = OpenAITarget(
     thought_signatures=True,
     max_stop_sequences=5,
 )
-PLAIN = OpenAITarget(model="gpt-4o", reasoning=False)
+PLAIN = ChatTarget(model="gpt-4o", reasoning=False)
 # What Gemini accepts in a function declaration schema (the proto's fields we choose to send).
 GEMINI_SCHEMA_KEYS = {
     "type", "nullable", "description", "title", "enum", "format", "minLength", "maxLength", "pattern",
@@ -131,8 +135,8 @@ def check_gemini_schema(schema: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def new_stream(options: dict) -> OpenAIToAnthropicStream:
-    return OpenAIToAnthropicStream(
+def new_stream(options: dict) -> ChatToAnthropicStream:
+    return ChatToAnthropicStream(
         requested_model=REQUESTED_MODEL,
         message_id=MESSAGE_ID,
         tool_names={},
@@ -142,7 +146,7 @@ def new_stream(options: dict) -> OpenAIToAnthropicStream:
     )
 
 
-def translate_stream(pieces: list[bytes], options: dict) -> tuple[list[dict], OpenAIToAnthropicStream]:
+def translate_stream(pieces: list[bytes], options: dict) -> tuple[list[dict], ChatToAnthropicStream]:
     """Decode the pieces as network reads, feed every event, then close as at EOF."""
     decoder = SSEDecoder()
     stream = new_stream(options)
@@ -158,7 +162,7 @@ def translate_stream(pieces: list[bytes], options: dict) -> tuple[list[dict], Op
 
 
 def translate_response(response: dict, options: dict) -> dict:
-    return openai_to_anthropic_response(
+    return chat_to_anthropic_response(
         response,
         requested_model=REQUESTED_MODEL,
         message_id=MESSAGE_ID,
@@ -315,7 +319,7 @@ def test_signatures_ride_in_tool_ids_and_come_back_on_their_own_calls() -> None:
     assert all(ANTHROPIC_TOOL_ID.fullmatch(tool_id) for tool_id in tool_ids)
     assert tool_ids[0].startswith("jm4owj31__ts") and tool_ids[1].startswith("function-call-2__ts")
 
-    request = anthropic_to_openai_request(next_request(assistant), GEMINI)
+    request = anthropic_to_chat_request(next_request(assistant), GEMINI)
     prepared = prepare_gemini_request(request.body)
     messages = prepared["messages"]
     assert [message["role"] for message in messages] == ["user", "assistant", "tool", "tool"]
@@ -334,7 +338,7 @@ def test_non_stream_answers_carry_signatures_the_same_way() -> None:
     """The whole-body translation makes the same signed ids as the stream, so both round-trip alike."""
     options = {"thought_signatures": True}
     message = translate_response(load_json("stream_parallel_signed_calls_without_index", "equivalent.json"), options)
-    request = anthropic_to_openai_request(next_request(message), GEMINI)
+    request = anthropic_to_chat_request(next_request(message), GEMINI)
     calls = request.body["messages"][1]["tool_calls"]
     assert [call["extra_content"] for call in calls] == [
         {"google": {"thought_signature": SIGNATURE_OSLO}},
@@ -347,13 +351,13 @@ def test_with_the_feature_off_ids_are_plain_and_nothing_extra_is_sent() -> None:
     assistant = gemini_turn({"thought_signatures": False})
     tool_ids = [block["id"] for block in assistant["content"] if block["type"] == "tool_use"]
     assert tool_ids == ["jm4owj31", "function-call-2"]
-    body = anthropic_to_openai_request(next_request(assistant), PLAIN).body
+    body = anthropic_to_chat_request(next_request(assistant), PLAIN).body
     assert "extra_content" not in json.dumps(body)
 
 
 def test_signed_ids_sent_to_another_upstream_become_plain_ids() -> None:
     """A session moved from Gemini to another upstream sends the plain ids, consistently, with no signature."""
-    body = anthropic_to_openai_request(next_request(gemini_turn()), PLAIN).body
+    body = anthropic_to_chat_request(next_request(gemini_turn()), PLAIN).body
     calls = body["messages"][1]["tool_calls"]
     assert [call["id"] for call in calls] == ["jm4owj31", "function-call-2"]
     assert [message["tool_call_id"] for message in body["messages"][2:]] == ["jm4owj31", "function-call-2"]
@@ -370,7 +374,7 @@ def test_unsigned_calls_of_the_current_turn_get_the_dummy_signature() -> None:
             {"type": "tool_use", "id": "toolu_01B", "name": "get_weather", "input": {"city": "Bergen"}},
         ]
     }
-    request = anthropic_to_openai_request(next_request(migrated), GEMINI)
+    request = anthropic_to_chat_request(next_request(migrated), GEMINI)
     calls = prepare_gemini_request(request.body)["messages"][1]["tool_calls"]
     assert [call["id"] for call in calls] == ["toolu_01A", "toolu_01B"]
     assert [call["extra_content"] for call in calls] == [{"google": {"thought_signature": DUMMY_THOUGHT_SIGNATURE}}] * 2
@@ -383,9 +387,9 @@ def test_older_turns_get_no_dummy_and_dummies_can_be_turned_off() -> None:
         {"role": "assistant", "content": [{"type": "text", "text": "Done."}]},
         {"role": "user", "content": "Thanks. Now something else."},
     ]
-    request = anthropic_to_openai_request(next_request(migrated, extra_turns=later), GEMINI)
+    request = anthropic_to_chat_request(next_request(migrated, extra_turns=later), GEMINI)
     assert "extra_content" not in json.dumps(prepare_gemini_request(request.body))
-    current = anthropic_to_openai_request(next_request(migrated), GEMINI)
+    current = anthropic_to_chat_request(next_request(migrated), GEMINI)
     assert "extra_content" not in json.dumps(prepare_gemini_request(current.body, dummy_thought_signatures=False))
 
 
@@ -406,7 +410,7 @@ def test_a_corrupted_signature_can_be_swapped_for_the_dummy_on_retry() -> None:
     assert is_thought_signature_error("Corrupted thought signature.")
     assert is_thought_signature_error("Function call is missing a thought_signature in functionCall parts")
     assert not is_thought_signature_error("Unknown name \"seed\": Cannot find field.")
-    request = anthropic_to_openai_request(next_request(gemini_turn()), GEMINI)
+    request = anthropic_to_chat_request(next_request(gemini_turn()), GEMINI)
     prepared = prepare_gemini_request(request.body)
     retry = with_dummy_thought_signatures(prepared)
     assert [call["extra_content"] for call in retry["messages"][1]["tool_calls"]] == [
@@ -486,8 +490,8 @@ def test_generated_ids_of_calls_without_id_keep_their_signature() -> None:
 def test_gemini_allows_five_stop_sequences() -> None:
     """The Gemini target keeps five stop strings where OpenAI takes four."""
     body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "stop_sequences": list("abcdef")}
-    assert anthropic_to_openai_request(body, GEMINI).body["stop"] == list("abcde")
-    assert anthropic_to_openai_request(body, PLAIN).body["stop"] == list("abcd")
+    assert anthropic_to_chat_request(body, GEMINI).body["stop"] == list("abcde")
+    assert anthropic_to_chat_request(body, PLAIN).body["stop"] == list("abcd")
 
 
 # ---------------------------------------------------------------------------------------------

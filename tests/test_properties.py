@@ -20,7 +20,6 @@ import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-
 from strategies import (
     STREAM_TOOL_NAMES,
     AnthropicStream,
@@ -31,25 +30,32 @@ from strategies import (
     openai_requests,
     openai_streams,
 )
-from translate.anthropic_openai import (
-    OpenAIRequest,
-    OpenAITarget,
-    OpenAIToAnthropicStream,
-    anthropic_to_openai_request,
-    openai_to_anthropic_response,
+
+from translate.anthropic_to_chat_request import (
+    ChatRequest,
+    ChatTarget,
+    anthropic_to_chat_request,
 )
-from translate.anthropic_to_openai_stream import AnthropicToOpenAIStream
-from translate.errors import UpstreamTimeout
-from translate.openai_anthropic import (
+from translate.anthropic_to_chat_response import AnthropicToChatStream
+from translate.chat_to_anthropic_request import (
     JSON_RESPONSE_TOOL,
     AnthropicRequest,
     AnthropicTarget,
-    openai_to_anthropic_request,
+    chat_to_anthropic_request,
 )
-from translate.openai_to_anthropic_stream import split_inline_thoughts
+from translate.chat_to_anthropic_response import (
+    ChatToAnthropicStream,
+    chat_to_anthropic_response,
+    split_inline_thoughts,
+)
+from translate.errors import UpstreamTimeout
 from translate.sse import SSEDecoder, SSEEvent
 from translate.tokens import estimate_input_tokens, input_breakdown
-from translate.tools import THOUGHT_SIGNATURE_MARKER, portable_tool_id, split_signed_tool_id
+from translate.tools import (
+    THOUGHT_SIGNATURE_MARKER,
+    portable_tool_id,
+    split_signed_tool_id,
+)
 
 PROPERTY = settings(
     max_examples=100,
@@ -60,7 +66,7 @@ PROPERTY = settings(
 STREAM_PROPERTY = settings(PROPERTY, max_examples=200)  # cheap examples: explore more
 
 PORTABLE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
-OPENAI_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+CHAT_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 ANTHROPIC_ID = re.compile(r"[a-zA-Z0-9_-]+")
 ANTHROPIC_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 
@@ -119,7 +125,7 @@ def check_openai_message(message: dict) -> None:
             assert set(call) <= OPENAI_TOOL_CALL_KEYS
             assert PORTABLE_ID.fullmatch(call["id"]), f"tool call id {call['id']!r} does not fit OpenAI"
             assert call["type"] == "function"
-            assert OPENAI_FUNCTION_NAME.fullmatch(call["function"]["name"])
+            assert CHAT_FUNCTION_NAME.fullmatch(call["function"]["name"])
             assert isinstance(json.loads(call["function"]["arguments"]), dict), "arguments are a JSON object"
     if role == "tool":
         assert PORTABLE_ID.fullmatch(message["tool_call_id"])
@@ -157,7 +163,7 @@ def history_of(body: dict) -> tuple[list[dict], list[str]]:
     return uses, results
 
 
-def check_openai_request(request: OpenAIRequest, body: dict, target: OpenAITarget) -> None:
+def check_openai_request(request: ChatRequest, body: dict, target: ChatTarget) -> None:
     """What an OpenAI-compatible upstream accepts, and what the translation must keep of the request."""
     out = request.body
     assert set(out) <= OPENAI_TOP_LEVEL_KEYS, f"leaked fields {set(out) - OPENAI_TOP_LEVEL_KEYS}"
@@ -192,7 +198,7 @@ def check_openai_request(request: OpenAIRequest, body: dict, target: OpenAITarge
     sent_names = [tool["function"]["name"] for tool in sent_tools]
     assert len(set(sent_names)) == len(sent_names)
     assert [request.tool_names.get(name, name) for name in sent_names] == [tool["name"] for tool in custom]
-    assert all(OPENAI_FUNCTION_NAME.fullmatch(name) for name in sent_names)
+    assert all(CHAT_FUNCTION_NAME.fullmatch(name) for name in sent_names)
     assert [tool["function"]["parameters"] for tool in sent_tools] == [tool["input_schema"] for tool in custom]
     assert sorted(request.dropped_tools) == sorted(tool["name"] for tool in tools if tool not in custom)
     if "tool_choice" in out or "parallel_tool_calls" in out:
@@ -225,10 +231,10 @@ def test_any_valid_anthropic_request_translates_to_a_body_openai_accepts(request
     """A valid Anthropic request never raises and gives a well-formed, leak-free OpenAI body."""
     body, target = request_and_target
     snapshot = copy.deepcopy(body)
-    request = anthropic_to_openai_request(body, target)
+    request = anthropic_to_chat_request(body, target)
     assert body == snapshot, "the client's body is never modified"
     check_openai_request(request, body, target)
-    assert anthropic_to_openai_request(copy.deepcopy(body), target) == request, "translation is deterministic"
+    assert anthropic_to_chat_request(copy.deepcopy(body), target) == request, "translation is deterministic"
 
 
 @given(anthropic_requests())
@@ -236,8 +242,8 @@ def test_any_valid_anthropic_request_translates_to_a_body_openai_accepts(request
 def test_the_reasoning_flag_changes_only_the_limit_field_sampling_and_effort(request_and_target):
     """Reasoning and plain targets get the same messages and tools; only the documented fields differ."""
     body, target = request_and_target
-    plain = anthropic_to_openai_request(body, dataclasses.replace(target, reasoning=False))
-    reasoning = anthropic_to_openai_request(body, dataclasses.replace(target, reasoning=True))
+    plain = anthropic_to_chat_request(body, dataclasses.replace(target, reasoning=False))
+    reasoning = anthropic_to_chat_request(body, dataclasses.replace(target, reasoning=True))
     check_openai_request(reasoning, body, dataclasses.replace(target, reasoning=True))
     differing = {key for key in plain.body.keys() | reasoning.body.keys() if plain.body.get(key) != reasoning.body.get(key)}
     assert differing <= {"max_tokens", "max_completion_tokens", "temperature", "top_p", "reasoning_effort"}
@@ -373,10 +379,10 @@ def test_any_valid_openai_request_translates_to_a_body_anthropic_accepts(request
     """A valid Chat Completions request never raises and breaks none of Anthropic's 400 rules."""
     body, target = request_and_target
     snapshot = copy.deepcopy(body)
-    request = openai_to_anthropic_request(body, target)
+    request = chat_to_anthropic_request(body, target)
     assert body == snapshot, "the client's body is never modified"
     check_anthropic_rules(request, body)
-    assert openai_to_anthropic_request(copy.deepcopy(body), target) == request, "translation is deterministic"
+    assert chat_to_anthropic_request(copy.deepcopy(body), target) == request, "translation is deterministic"
     stream_options = body.get("stream_options") or {}
     assert request.include_usage == (stream_options.get("include_usage") is True)
 
@@ -397,7 +403,7 @@ DELTA_TYPES_BY_BLOCK = {
 def run_openai_stream(stream: OpenAIStream, delivery: Delivery) -> list[dict]:
     """Decode the bytes read by read, translate every event, end as the delivery says."""
     decoder = SSEDecoder()
-    translator = OpenAIToAnthropicStream(
+    translator = ChatToAnthropicStream(
         requested_model="claude-sonnet-5", message_id=MESSAGE_ID, tool_names=STREAM_TOOL_NAMES, **stream.options
     )
     events: list[dict] = []
@@ -598,7 +604,7 @@ CREATED = 1754000000
 def run_anthropic_stream(stream: AnthropicStream, delivery: Delivery) -> list:
     """Decode the bytes read by read, translate every event, end as the delivery says."""
     decoder = SSEDecoder()
-    translator = AnthropicToOpenAIStream(
+    translator = AnthropicToChatStream(
         requested_model="gpt-4o", completion_id=COMPLETION_ID, created=CREATED, **stream.options
     )
     out: list = []
@@ -721,8 +727,8 @@ def test_a_tool_call_id_reused_in_a_later_turn_still_gives_unique_tool_use_ids()
         {"role": "assistant", "content": None, "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "call_0", "content": "a.txt b.txt"},
     ]}
-    check_anthropic_rules(openai_to_anthropic_request(body, AnthropicTarget(model="claude-sonnet-4-5")), body)
-    sent = openai_to_anthropic_request(body, AnthropicTarget(model="claude-sonnet-4-5")).body["messages"]
+    check_anthropic_rules(chat_to_anthropic_request(body, AnthropicTarget(model="claude-sonnet-4-5")), body)
+    sent = chat_to_anthropic_request(body, AnthropicTarget(model="claude-sonnet-4-5")).body["messages"]
     first, second = sent[1]["content"][0]["id"], sent[3]["content"][0]["id"]
     assert first == "call_0" and second != first
     assert sent[4]["content"][0]["tool_use_id"] == second
@@ -737,11 +743,11 @@ def test_whitespace_before_a_tool_call_never_becomes_a_text_block():
                                                             "function": {"name": "ls", "arguments": "{}"}}]}}]},
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
     ]
-    stream = OpenAIToAnthropicStream(requested_model="m", message_id="msg_1", tool_names={})
+    stream = ChatToAnthropicStream(requested_model="m", message_id="msg_1", tool_names={})
     events = [e for c in chunks for e in stream.feed(SSEEvent(json.dumps(c)))] + stream.feed(SSEEvent("[DONE]"))
     starts = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
     assert starts == ["tool_use"]
-    whole = openai_to_anthropic_response(
+    whole = chat_to_anthropic_response(
         {"choices": [{"message": {"content": "\n\n", "tool_calls": [chunks[2]["choices"][0]["delta"]["tool_calls"][0]]}, "finish_reason": "tool_calls"}]},
         requested_model="m", message_id="msg_1", tool_names={},
     )

@@ -10,10 +10,10 @@ from translate.errors import (
     InvalidRequest,
     anthropic_error_body,
     error_from_upstream,
-    openai_error_body,
-    openai_status,
+    chat_error_body,
+    chat_status,
 )
-from translate.tools import function_name_map, openai_function_name, portable_tool_id
+from translate.tools import function_name_map, chat_function_name, portable_tool_id
 from upstreams.routing import RoutingTable, resolve_route
 
 TABLE = RoutingTable(
@@ -68,8 +68,8 @@ def test_tool_ids_that_fit_both_sides_pass_unchanged_and_others_map_stably():
 def test_long_tool_names_are_shortened_and_mapped_back():
     """MCP names over 64 chars get a stable short name and a reverse map entry."""
     long_name = "mcp__server__" + "very_long_tool_name_" * 5
-    short = openai_function_name(long_name)
-    assert len(short) <= 64 and short == openai_function_name(long_name)
+    short = chat_function_name(long_name)
+    assert len(short) <= 64 and short == chat_function_name(long_name)
     assert function_name_map([long_name, "Bash"]) == {short: long_name}
 
 
@@ -116,6 +116,6 @@ def test_envelopes_for_both_fronts():
     """The same error renders as Anthropic and OpenAI envelopes; 529 becomes 503 for OpenAI clients."""
     error = InvalidRequest("bad thing", param="messages")
     assert anthropic_error_body(error) == {"type": "error", "error": {"type": "invalid_request_error", "message": "bad thing"}}
-    assert openai_error_body(error) == {"error": {"message": "bad thing", "type": "invalid_request_error", "param": "messages", "code": None}}
+    assert chat_error_body(error) == {"error": {"message": "bad thing", "type": "invalid_request_error", "param": "messages", "code": None}}
     overloaded = error_from_upstream(529, b"{}", provider="p")
-    assert overloaded.error_type == "overloaded_error" and openai_status(overloaded) == 503
+    assert overloaded.error_type == "overloaded_error" and chat_status(overloaded) == 503

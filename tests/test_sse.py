@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from translate.sse import OPENAI_DONE, SSEDecoder, SSEEvent, encode_anthropic_event, encode_openai_chunk
+from translate.sse import CHAT_DONE, SSEDecoder, SSEEvent, encode_anthropic_event, encode_chat_chunk
 
 STREAM = (
     "\ufeffevent: message_start\r\n"
@@ -54,12 +54,12 @@ def test_pending_event_without_blank_line_is_flushed_at_close():
 @given(st.lists(st.text(min_size=1), min_size=1, max_size=8), st.integers(min_value=1, max_value=17))
 def test_any_data_survives_any_read_size(payloads, size):
     """Property: JSON payloads of any text come back unchanged whatever the read size."""
-    raw = b"".join(encode_openai_chunk({"v": p}) for p in payloads)
+    raw = b"".join(encode_chat_chunk({"v": p}) for p in payloads)
     assert [json.loads(e.data)["v"] for e in decode_in_pieces(raw, size)] == payloads
 
 
 def test_encoders_write_named_anthropic_events_and_data_only_openai_chunks():
     """Anthropic events carry an event: line; OpenAI chunks are data-only; [DONE] is literal."""
     assert encode_anthropic_event({"type": "ping"}) == b'event: ping\ndata: {"type":"ping"}\n\n'
-    assert encode_openai_chunk({"a": "\u00e9"}) == 'data: {"a":"\u00e9"}\n\n'.encode()
-    assert OPENAI_DONE == b"data: [DONE]\n\n"
+    assert encode_chat_chunk({"a": "\u00e9"}) == 'data: {"a":"\u00e9"}\n\n'.encode()
+    assert CHAT_DONE == b"data: [DONE]\n\n"

@@ -147,7 +147,7 @@ def anthropic_error_body(error: ProxyError) -> dict:
     return {"type": "error", "error": {"type": error.error_type, "message": error.message}}
 
 
-def openai_error_body(error: ProxyError) -> dict:
+def chat_error_body(error: ProxyError) -> dict:
     """The OpenAI error envelope: {"error": {"message", "type", "param", "code"}}."""
     openai_type, code = OPENAI_TYPE_BY_ANTHROPIC_TYPE.get(error.error_type, ("server_error", None))
     return {
@@ -160,7 +160,7 @@ def openai_error_body(error: ProxyError) -> dict:
     }
 
 
-def openai_status(error: ProxyError) -> int:
+def chat_status(error: ProxyError) -> int:
     """The status an OpenAI client should see: it knows no 529, so overload becomes 503."""
     return 503 if error.status == 529 else error.status
 

@@ -2,8 +2,8 @@
 
 The Gemini provider applies `prepare_gemini_request` to an already-translated OpenAI request body
 (from the Anthropic front, or an OpenAI client's own body). The response side needs no function
-here: `OpenAIToAnthropicStream(thought_signatures=True, thought_tags=True)` and
-`openai_to_anthropic_response(...)` read Gemini's answers.
+here: `ChatToAnthropicStream(thought_signatures=True, thought_tags=True)` and
+`chat_to_anthropic_response(...)` read Gemini's answers.
 
 Policies (PROTOCOLS.md 5.3, 5.5, 5.6; FIELD-NOTES "Translation traps"):
 - Request fields: only the allowlist Gemini is known to accept goes up (`GEMINI_REQUEST_FIELDS`);
@@ -18,7 +18,7 @@ Policies (PROTOCOLS.md 5.3, 5.5, 5.6; FIELD-NOTES "Translation traps"):
   removing known-bad keys: each Gemini snapshot has rejected a different keyword, and an allowlist
   also drops the ones nobody has reported yet. See the schema section for each rule.
 - Thought signatures: the Anthropic request translation already put each real signature back on
-  its tool call (`OpenAITarget.thought_signatures`). Here, every assistant step of the current turn
+  its tool call (`ChatTarget.thought_signatures`). Here, every assistant step of the current turn
   whose calls carry no signature at all (history from another model, a signature lost in a
   non-buffered stream, calls a client made up) gets Google's documented dummy
   `skip_thought_signature_validator` on every call: Gemini 3 rejects an unsigned call of the current

@@ -123,10 +123,10 @@ def encode_anthropic_event(event: dict) -> bytes:
     return f"event: {event['type']}\ndata: {dumps(event)}\n\n".encode()
 
 
-def encode_openai_chunk(chunk: dict) -> bytes:
+def encode_chat_chunk(chunk: dict) -> bytes:
     """A data-only event, as OpenAI streams carry them."""
     return f"data: {dumps(chunk)}\n\n".encode()
 
 
-OPENAI_DONE = b"data: [DONE]\n\n"
+CHAT_DONE = b"data: [DONE]\n\n"
 KEEPALIVE_COMMENT = b": keep-alive\n\n"

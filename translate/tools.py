@@ -30,8 +30,8 @@ import re
 from dataclasses import dataclass
 
 PORTABLE_TOOL_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
-OPENAI_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-OPENAI_FUNCTION_NAME_MAX_CHARS = 64
+CHAT_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CHAT_FUNCTION_NAME_MAX_CHARS = 64
 _NAME_HASH_CHARS = 8
 
 
@@ -53,18 +53,18 @@ def portable_tool_id(tool_id: object, seed: str = "") -> str:
     return "toolu_" + _digest(tool_id, 24)
 
 
-def openai_function_name(name: str) -> str:
+def chat_function_name(name: str) -> str:
     """`name` if OpenAI accepts it as a function name, else a deterministic shortened form."""
-    if OPENAI_FUNCTION_NAME.fullmatch(name):
+    if CHAT_FUNCTION_NAME.fullmatch(name):
         return name
     cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", name)
-    prefix = cleaned[: OPENAI_FUNCTION_NAME_MAX_CHARS - _NAME_HASH_CHARS - 1]
+    prefix = cleaned[: CHAT_FUNCTION_NAME_MAX_CHARS - _NAME_HASH_CHARS - 1]
     return f"{prefix}_{_digest(name, _NAME_HASH_CHARS)}"
 
 
 def function_name_map(names: list[str]) -> dict[str, str]:
-    """Reverse map {sent name: original name} for the names that `openai_function_name` changed."""
-    return {sent: name for name in names if (sent := openai_function_name(name)) != name}
+    """Reverse map {sent name: original name} for the names that `chat_function_name` changed."""
+    return {sent: name for name in names if (sent := chat_function_name(name)) != name}
 
 
 # ---------------------------------------------------------------------------------------------

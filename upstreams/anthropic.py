@@ -9,7 +9,7 @@ Policies:
 
 from __future__ import annotations
 
-from translate.openai_anthropic import AnthropicTarget
+from translate.chat_to_anthropic_request import AnthropicTarget
 from upstreams.http import HTTPClient, UpstreamResponse
 from upstreams.openai import known_output_cap
 

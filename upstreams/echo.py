@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from translate.anthropic_openai import OpenAITarget
-from translate.sse import encode_openai_chunk
+from translate.anthropic_to_chat_request import ChatTarget
+from translate.sse import encode_chat_chunk
 
 HINT = (
     "This reply comes from switchboard's built-in echo provider: no model was called. "
@@ -86,8 +86,8 @@ class EchoProvider:
     thought_signatures = False
     buffer_tool_calls = False
 
-    def target(self, model: str) -> OpenAITarget:
-        return OpenAITarget(model=model, reasoning=False)
+    def target(self, model: str) -> ChatTarget:
+        return ChatTarget(model=model, reasoning=False)
 
     def upstream_model(self, model: str) -> str:
         return model
@@ -118,9 +118,9 @@ class EchoProvider:
         pieces = [" ".join(words[i : i + WORDS_PER_CHUNK]) for i in range(0, len(words), WORDS_PER_CHUNK)]
         pieces = [piece + " " for piece in pieces[:-1]] + pieces[-1:]
         chunk = dict(base, object="chat.completion.chunk")
-        frames = [encode_openai_chunk(dict(chunk, choices=[{"index": 0, "delta": {"role": "assistant"}}]))]
-        frames += [encode_openai_chunk(dict(chunk, choices=[{"index": 0, "delta": {"content": p}}])) for p in pieces]
-        frames.append(encode_openai_chunk(dict(chunk, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}])))
-        frames.append(encode_openai_chunk(dict(chunk, choices=[], usage=usage)))
+        frames = [encode_chat_chunk(dict(chunk, choices=[{"index": 0, "delta": {"role": "assistant"}}]))]
+        frames += [encode_chat_chunk(dict(chunk, choices=[{"index": 0, "delta": {"content": p}}])) for p in pieces]
+        frames.append(encode_chat_chunk(dict(chunk, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}])))
+        frames.append(encode_chat_chunk(dict(chunk, choices=[], usage=usage)))
         frames.append(b"data: [DONE]\n\n")
         return MemoryResponse(200, [("content-type", "text/event-stream")], frames)

@@ -13,7 +13,7 @@ Policies (PROTOCOLS.md 5):
 
 from __future__ import annotations
 
-from translate.anthropic_openai import OpenAITarget
+from translate.anthropic_to_chat_request import ChatTarget
 from translate.gemini import prepare_gemini_request
 from upstreams.google_auth import GoogleCredentials
 from upstreams.http import HTTPClient
@@ -47,9 +47,9 @@ class GeminiProvider(OpenAICompatibleProvider):
             return f"{self.base_url} (Vertex AI, {self.credentials.source})"
         return self.base_url
 
-    def target(self, model: str) -> OpenAITarget:
+    def target(self, model: str) -> ChatTarget:
         caps = [cap for cap in (GEMINI_OUTPUT_CAP, self.max_tokens_limit) if cap]
-        return OpenAITarget(
+        return ChatTarget(
             model=self.upstream_model(model),
             reasoning=False,
             max_tokens_limit=min(caps),

@@ -13,7 +13,7 @@ Policies (PROTOCOLS.md 7):
 
 from __future__ import annotations
 
-from translate.anthropic_openai import OpenAITarget
+from translate.anthropic_to_chat_request import ChatTarget
 from upstreams.openai import OpenAICompatibleProvider
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"
@@ -27,8 +27,8 @@ class OllamaProvider(OpenAICompatibleProvider):
     def __init__(self, base_url: str, *, max_tokens_limit: int | None = None) -> None:
         super().__init__("ollama", base_url, None, max_tokens_limit=max_tokens_limit)
 
-    def target(self, model: str) -> OpenAITarget:
-        return OpenAITarget(model=model, reasoning=False, max_tokens_limit=self.max_tokens_limit, send_user=False)
+    def target(self, model: str) -> ChatTarget:
+        return ChatTarget(model=model, reasoning=False, max_tokens_limit=self.max_tokens_limit, send_user=False)
 
     def prepare(self, body: dict) -> dict:
         body = {key: value for key, value in body.items() if key not in UNSUPPORTED_FIELDS}

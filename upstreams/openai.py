@@ -10,12 +10,12 @@ Policies:
   64000): a small table of known caps is applied, then the user's `MAX_TOKENS_LIMIT`; nothing is
   clamped to an arbitrary small number.
 - Reasoning-family models (o1/o3/o4/gpt-5) take `max_completion_tokens` and no sampling knobs; the
-  translator decides that from `OpenAITarget.reasoning`.
+  translator decides that from `ChatTarget.reasoning`.
 """
 
 from __future__ import annotations
 
-from translate.anthropic_openai import OpenAITarget, is_reasoning_model
+from translate.anthropic_to_chat_request import ChatTarget, is_reasoning_model
 from upstreams.http import HTTPClient, UpstreamResponse
 
 # Known completion-token caps, matched by the longest prefix of the model name.
@@ -70,9 +70,9 @@ class OpenAICompatibleProvider:
         caps = [cap for cap in (known_output_cap(model), self.max_tokens_limit) if cap]
         return min(caps) if caps else None
 
-    def target(self, model: str) -> OpenAITarget:
+    def target(self, model: str) -> ChatTarget:
         """How the Anthropic request translator should shape a request for `model`."""
-        return OpenAITarget(model=model, reasoning=is_reasoning_model(model), max_tokens_limit=self.output_cap(model))
+        return ChatTarget(model=model, reasoning=is_reasoning_model(model), max_tokens_limit=self.output_cap(model))
 
     def upstream_model(self, model: str) -> str:
         """The model name as this provider wants it in the body."""

@@ -1,6 +1,6 @@
-"""OpenAI front, Anthropic upstream: Messages responses and streams in, Chat Completions out.
+"""Anthropic Messages answers to Chat Completions: whole responses and the stream translator.
 
-The response half of translate/openai_anthropic.py (the request translation). Pure: ids, timestamps
+The way back for translate/chat_to_anthropic_request.py (a chat front on an Anthropic upstream). Pure: ids, timestamps
 and the requested model name are passed in, so the same input always gives the same bytes.
 
 Response policies (PROTOCOLS.md 3.3, 3.4, 4.2):
@@ -31,8 +31,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from .errors import ProxyError, UpstreamUnavailable, openai_error_body
-from .openai_anthropic import JSON_RESPONSE_TOOL
+from .chat_to_anthropic_request import JSON_RESPONSE_TOOL
+from .errors import ProxyError, UpstreamUnavailable, chat_error_body
 from .sse import SSEEvent, dumps
 from .tools import portable_tool_id
 
@@ -53,7 +53,7 @@ REFUSAL_FALLBACK_TEXT = "The model declined to respond."
 # ---------------------------------------------------------------------------------------------
 
 
-def anthropic_to_openai_response(
+def anthropic_to_chat_response(
     response: dict,
     *,
     requested_model: str,
@@ -288,11 +288,11 @@ class _Block:
     saw_input_delta: bool = False  # a non-empty input_json_delta arrived
 
 
-class AnthropicToOpenAIStream:
+class AnthropicToChatStream:
     """Translate Anthropic stream events into Chat Completions chunks, one `feed()` per event.
 
     Each method returns what to send to the client, in order: chunk dicts (encode them with
-    `encode_openai_chunk`) and the string "[DONE]" (send `OPENAI_DONE`). Once `finished` is true
+    `encode_chat_chunk`) and the string "[DONE]" (send `CHAT_DONE`). Once `finished` is true
     the stream is over and further calls return []. Token counts (Anthropic's meaning:
     `input_tokens` excludes the cache) are readable at any time for the access log.
     """
@@ -383,7 +383,7 @@ class AnthropicToOpenAIStream:
         if self.finished:
             return []
         self._state = _StreamState.FAILED
-        return [openai_error_body(error)]
+        return [chat_error_body(error)]
 
     # -- event handlers ----------------------------------------------------------------------
 

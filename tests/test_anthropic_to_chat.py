@@ -1,8 +1,8 @@
 """Anthropic front -> OpenAI-dialect upstream: request, response and stream translation.
 
-Golden cases live in tests/fixtures/anthropic_openai/<case>/, one directory each; the files present
+Golden cases live in tests/fixtures/anthropic_to_chat/<case>/, one directory each; the files present
 say the kind:
-- request:  input.json (Anthropic body), target.json (OpenAITarget fields), expected.json
+- request:  input.json (Anthropic body), target.json (ChatTarget fields), expected.json
             ({"body", "tool_names", "dropped_tools", "stop_sequences"}).
 - response: response.json (OpenAI body), options.json (tool_names, stop_sequences), expected.json.
 - stream:   upstream.sse (raw bytes as the upstream sends them), options.json (tool_names,
@@ -22,23 +22,30 @@ from pathlib import Path
 
 import pytest
 
-from translate.anthropic_openai import (
-    OpenAIRequest,
-    OpenAITarget,
-    OpenAIToAnthropicStream,
-    anthropic_to_openai_request,
+from translate.anthropic_to_chat_request import (
+    ChatRequest,
+    ChatTarget,
+    anthropic_to_chat_request,
     is_reasoning_model,
-    openai_to_anthropic_response,
 )
-from translate.errors import InvalidRequest, ProxyError, UpstreamTimeout, UpstreamUnavailable
+from translate.chat_to_anthropic_response import (
+    ChatToAnthropicStream,
+    chat_to_anthropic_response,
+)
+from translate.errors import (
+    InvalidRequest,
+    ProxyError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from translate.sse import SSEDecoder, SSEEvent, encode_anthropic_event
 
-FIXTURES = Path(__file__).parent / "fixtures" / "anthropic_openai"
+FIXTURES = Path(__file__).parent / "fixtures" / "anthropic_to_chat"
 UPDATE_GOLDEN = os.environ.get("SWITCHBOARD_UPDATE_GOLDEN") == "1"
 REQUESTED_MODEL = "claude-opus-4-8"
 MESSAGE_ID = "msg_01TestMessage"
-PLAIN = OpenAITarget(model="gpt-4o", reasoning=False)
-REASONING = OpenAITarget(model="gpt-5", reasoning=True)
+PLAIN = ChatTarget(model="gpt-4o", reasoning=False)
+REASONING = ChatTarget(model="gpt-5", reasoning=True)
 
 
 def cases_with(filename: str) -> list[str]:
@@ -59,7 +66,7 @@ def check_golden(case: str, actual: object) -> None:
     assert actual == json.loads(path.read_text(encoding="utf-8"))
 
 
-def request_as_dict(request: OpenAIRequest) -> dict:
+def request_as_dict(request: ChatRequest) -> dict:
     return {
         "body": request.body,
         "tool_names": request.tool_names,
@@ -81,8 +88,8 @@ def minimal_body(**fields: object) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def new_stream(options: dict) -> OpenAIToAnthropicStream:
-    return OpenAIToAnthropicStream(
+def new_stream(options: dict) -> ChatToAnthropicStream:
+    return ChatToAnthropicStream(
         requested_model=REQUESTED_MODEL,
         message_id=MESSAGE_ID,
         tool_names=options.get("tool_names", {}),
@@ -203,8 +210,8 @@ def fold(events: list[dict]) -> dict:
 @pytest.mark.parametrize("case", cases_with("input.json"))
 def test_request_golden_case(case: str) -> None:
     """The Anthropic request translates into exactly the expected OpenAI request."""
-    target = OpenAITarget(**load_json(case, "target.json", {"model": "gpt-4o", "reasoning": False}))
-    request = anthropic_to_openai_request(load_json(case, "input.json"), target)
+    target = ChatTarget(**load_json(case, "target.json", {"model": "gpt-4o", "reasoning": False}))
+    request = anthropic_to_chat_request(load_json(case, "input.json"), target)
     check_golden(case, request_as_dict(request))
 
 
@@ -212,7 +219,7 @@ def test_request_golden_case(case: str) -> None:
 def test_response_golden_case(case: str) -> None:
     """The OpenAI response translates into exactly the expected Anthropic message."""
     options = load_json(case, "options.json", {})
-    message = openai_to_anthropic_response(
+    message = chat_to_anthropic_response(
         load_json(case, "response.json"),
         requested_model=REQUESTED_MODEL,
         message_id=MESSAGE_ID,
@@ -239,7 +246,7 @@ def test_folded_stream_equals_the_translated_whole_response(case: str) -> None:
     """Folding the translated stream gives the same message as translating the equivalent non-stream body."""
     options = load_json(case, "options.json", {})
     events = translate_stream([(FIXTURES / case / "upstream.sse").read_bytes()], options)
-    whole = openai_to_anthropic_response(
+    whole = chat_to_anthropic_response(
         load_json(case, "equivalent.json"),
         requested_model=REQUESTED_MODEL,
         message_id=MESSAGE_ID,
@@ -281,7 +288,7 @@ def test_anthropic_sdk_accumulates_the_stream_into_the_whole_response(case: str)
     )
     with client.messages.stream(model=REQUESTED_MODEL, max_tokens=100, messages=[user_message()]) as stream:
         final = stream.get_final_message()
-    whole = openai_to_anthropic_response(
+    whole = chat_to_anthropic_response(
         load_json(case, "equivalent.json"),
         requested_model=REQUESTED_MODEL,
         message_id=MESSAGE_ID,
@@ -348,9 +355,9 @@ def test_reasoning_models_are_recognised_by_family(name: str, expected: bool) ->
 def test_thinking_settings_become_reasoning_effort_for_reasoning_targets(thinking, output_config, effort) -> None:
     """Budgets map below 4096 -> low, below 16384 -> medium, else high; adaptive takes the effort."""
     fields = {key: value for key, value in (("thinking", thinking), ("output_config", output_config)) if value}
-    body = anthropic_to_openai_request(minimal_body(**fields), REASONING).body
+    body = anthropic_to_chat_request(minimal_body(**fields), REASONING).body
     assert body.get("reasoning_effort") == effort
-    assert "reasoning_effort" not in anthropic_to_openai_request(minimal_body(**fields), PLAIN).body
+    assert "reasoning_effort" not in anthropic_to_chat_request(minimal_body(**fields), PLAIN).body
 
 
 def test_only_allowlisted_fields_reach_the_upstream() -> None:
@@ -381,27 +388,27 @@ def test_only_allowlisted_fields_reach_the_upstream() -> None:
         "user",
     }
     for target in (PLAIN, REASONING):
-        assert set(anthropic_to_openai_request(body, target).body) <= allowed
+        assert set(anthropic_to_chat_request(body, target).body) <= allowed
 
 
 def test_reasoning_targets_get_max_completion_tokens_and_no_sampling() -> None:
     """A reasoning target gets max_completion_tokens, and temperature/top_p are left out."""
-    body = anthropic_to_openai_request(minimal_body(max_tokens=500, temperature=0.2, top_p=0.5), REASONING).body
+    body = anthropic_to_chat_request(minimal_body(max_tokens=500, temperature=0.2, top_p=0.5), REASONING).body
     assert body["max_completion_tokens"] == 500
     assert not {"max_tokens", "temperature", "top_p"} & set(body)
 
 
 def test_max_tokens_is_capped_by_the_target_limit_only_when_above_it() -> None:
     """max_tokens_limit caps large requests and leaves smaller ones alone."""
-    capped = OpenAITarget(model="gpt-4o", reasoning=False, max_tokens_limit=16384)
-    assert anthropic_to_openai_request(minimal_body(max_tokens=64000), capped).body["max_tokens"] == 16384
-    assert anthropic_to_openai_request(minimal_body(max_tokens=1000), capped).body["max_tokens"] == 1000
+    capped = ChatTarget(model="gpt-4o", reasoning=False, max_tokens_limit=16384)
+    assert anthropic_to_chat_request(minimal_body(max_tokens=64000), capped).body["max_tokens"] == 16384
+    assert anthropic_to_chat_request(minimal_body(max_tokens=1000), capped).body["max_tokens"] == 1000
 
 
 def test_stop_sequences_are_capped_at_four_but_all_are_kept_for_the_response() -> None:
     """OpenAI takes at most four stop strings; the client's full list still comes back for stop_sequence."""
     stops = ["a", "b", "c", "d", "e"]
-    request = anthropic_to_openai_request(minimal_body(stop_sequences=stops), PLAIN)
+    request = anthropic_to_chat_request(minimal_body(stop_sequences=stops), PLAIN)
     assert request.body["stop"] == ["a", "b", "c", "d"]
     assert request.stop_sequences == tuple(stops)
 
@@ -416,7 +423,7 @@ def test_tool_ids_round_trip_between_tool_calls_and_tool_messages() -> None:
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": weird, "content": "ok"}]},
         ]
     )
-    messages = anthropic_to_openai_request(body, PLAIN).body["messages"]
+    messages = anthropic_to_chat_request(body, PLAIN).body["messages"]
     call_id = messages[1]["tool_calls"][0]["id"]
     assert call_id != weird and len(call_id) <= 40
     assert messages[2] == {"role": "tool", "tool_call_id": call_id, "content": "ok"}
@@ -436,7 +443,7 @@ def test_tool_arguments_are_compact_utf8_json() -> None:
             },
         ]
     )
-    calls = anthropic_to_openai_request(body, PLAIN).body["messages"][1]["tool_calls"]
+    calls = anthropic_to_chat_request(body, PLAIN).body["messages"][1]["tool_calls"]
     assert [call["function"]["arguments"] for call in calls] == ['{"text":"Grüße 世界","n":[1,2]}', "{}"]
 
 
@@ -494,7 +501,7 @@ def test_tool_arguments_are_compact_utf8_json() -> None:
 def test_invalid_requests_are_400s_naming_the_field(body: object, param: str | None) -> None:
     """A request that cannot be translated raises InvalidRequest whose message and param name the field."""
     with pytest.raises(InvalidRequest) as caught:
-        anthropic_to_openai_request(body, PLAIN)
+        anthropic_to_chat_request(body, PLAIN)
     assert caught.value.status == 400
     assert caught.value.param == param
     if param is not None:
@@ -512,7 +519,7 @@ def test_unknown_blocks_anywhere_are_degraded_not_rejected() -> None:
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": odd}]},
         ]
     )
-    messages = anthropic_to_openai_request(body, PLAIN).body["messages"]
+    messages = anthropic_to_chat_request(body, PLAIN).body["messages"]
     assert messages == [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "hello"},
@@ -526,7 +533,7 @@ def test_unknown_blocks_anywhere_are_degraded_not_rejected() -> None:
 
 
 def translate_response(response: object) -> dict:
-    return openai_to_anthropic_response(response, requested_model=REQUESTED_MODEL, message_id=MESSAGE_ID, tool_names={})
+    return chat_to_anthropic_response(response, requested_model=REQUESTED_MODEL, message_id=MESSAGE_ID, tool_names={})
 
 
 def test_a_response_without_choices_is_a_502() -> None:

@@ -1,7 +1,6 @@
-"""OpenAI chat.completion chunks to Anthropic stream events, and the helpers that read OpenAI answers.
+"""Chat Completions answers to Anthropic Messages: the stream translator, whole answers, and the helpers both share.
 
-The streaming half of translate/anthropic_openai.py (which re-exports `OpenAIToAnthropicStream` and
-holds the whole-body translation built on the same helpers).
+The way back for translate/anthropic_to_chat_request.py (an Anthropic front on a chat upstream).
 
 Policies (PROTOCOLS.md 3.3, 3.4, 4.1; FIELD-NOTES "Streaming traps"):
 - message_start goes out on the first chunk, with our message id, the requested model and zero
@@ -395,7 +394,7 @@ class _StreamBroken(Exception):
         self.error = error
 
 
-class OpenAIToAnthropicStream:
+class ChatToAnthropicStream:
     """Translate decoded OpenAI SSE events into Anthropic stream events (dicts).
 
     The proxy calls `feed()` for every upstream SSEEvent, `close()` at a clean end of the upstream
@@ -729,3 +728,77 @@ class OpenAIToAnthropicStream:
             self._start_tool(tool, out)
             self._emit_arguments(tool, out)
             self._close_block(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole response: Chat -> Anthropic (built on the same helpers as the stream)
+# ---------------------------------------------------------------------------------------------
+
+
+def chat_to_anthropic_response(
+    response: dict,
+    *,
+    requested_model: str,
+    message_id: str,
+    tool_names: dict[str, str],
+    stop_sequences: tuple[str, ...] = (),
+    thought_signatures: bool = False,
+    thought_tags: bool = False,
+) -> dict:
+    """Translate an OpenAI chat.completion body into an Anthropic message.
+
+    `tool_names` is ChatRequest.tool_names (restores shortened names). `thought_signatures`
+    carries Gemini thought signatures in the tool ids; `thought_tags` turns leading
+    `<thought>`/`<think>` sections of the content into a thinking block (both as in
+    ChatToAnthropicStream). Raises ProxyError for a body carrying an `error` object (mapped like
+    an upstream error response) and UpstreamUnavailable (502) for a body without choices.
+    """
+    if is_error_payload(response):
+        raise upstream_error(response)
+    if not isinstance(response, dict):
+        raise UpstreamUnavailable(f"{UPSTREAM_LABEL} upstream returned a response that is not a JSON object.")
+    choice = first_choice(response.get("choices"))
+    if choice is None:
+        raise UpstreamUnavailable(f"{UPSTREAM_LABEL} upstream returned a response without choices.")
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
+
+    content: list[dict] = []
+    reasoning = reasoning_of(message)
+    text = text_of(message.get("content"))
+    if thought_tags:
+        inline_thinking, text = split_inline_thoughts(text)
+        reasoning += inline_thinking  # the stream puts both in one thinking block, in this order
+    if reasoning:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
+    refusal = text_of(message.get("refusal"))
+    text += refusal
+    if text.strip():  # whitespace-only text blocks are rejected by Anthropic when sent back
+        content.append({"type": "text", "text": text})
+    calls = message.get("tool_calls")
+    for i, call in enumerate(calls if isinstance(calls, list) else []):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            continue
+        name = function.get("name") if isinstance(function.get("name"), str) else ""
+        signature = thought_signature_of(call) if thought_signatures else None
+        content.append({
+            "type": "tool_use",
+            "id": anthropic_tool_id(call.get("id"), f"{message_id}:{i}", signature),
+            "name": tool_names.get(name, name),
+            "input": tool_input(function.get("arguments")),
+        })
+
+    has_tool_use = any(block["type"] == "tool_use" for block in content)
+    matched = None if has_tool_use else matched_stop_sequence(choice, stop_sequences)
+    stop_reason = anthropic_stop_reason(choice.get("finish_reason"), has_tool_use, bool(refusal), matched)
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": requested_model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": matched,
+        "usage": anthropic_usage(response.get("usage")),
+    }

@@ -1,10 +1,8 @@
-"""Anthropic Messages requests to OpenAI Chat Completions requests, and OpenAI responses back.
+"""Anthropic Messages requests to Chat Completions requests (the `chat` dialect).
 
-The Anthropic front talking to an OpenAI-dialect upstream (OpenAI, Azure, Gemini, Ollama, vLLM...).
+The Anthropic front talking to a chat-dialect upstream (OpenAI, Azure, Gemini, Ollama, vLLM...).
 Pure functions; provider quirks (Gemini schema cleaning, Azure frames) belong to the provider
-modules. The stream translator and the helpers that read OpenAI answers live in
-translate/openai_to_anthropic_stream.py; `OpenAIToAnthropicStream` is re-exported here so the proxy
-imports one module.
+modules. The way back (whole answers and the stream translator) is translate/chat_to_anthropic_response.py.
 
 Policies (PROTOCOLS.md 3.1, 3.3, 3.4; FIELD-NOTES "Claude Code's traffic", "Translation traps"):
 - The OpenAI body is built from an allowlist: Anthropic-only fields (thinking, output_config,
@@ -38,51 +36,31 @@ Policies (PROTOCOLS.md 3.1, 3.3, 3.4; FIELD-NOTES "Claude Code's traffic", "Tran
   left out and named in `dropped_tools`; a tool_choice forcing one of them becomes "auto".
 - Tool ids that carry a thought signature (`<id>__ts..._<payload>`, made by the response side for
   Gemini, translate/tools.py) always go upstream as the plain id, in tool_calls and tool messages
-  alike. With `OpenAITarget.thought_signatures` the signature goes back on its tool call as
+  alike. With `ChatTarget.thought_signatures` the signature goes back on its tool call as
   `extra_content.<namespace>.thought_signature`; without it (the user moved the session to another
   upstream) it is dropped. Calls without a signature get none here: the Gemini provider adds
   dummies (translate/gemini.py), since only it knows the upstream wants them.
 - The response side takes `thought_signatures` and `thought_tags` too; see
-  translate/openai_to_anthropic_stream.py.
+  translate/chat_to_anthropic_response.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from translate.errors import InvalidRequest, UpstreamUnavailable
-from translate.openai_to_anthropic_stream import (
-    UPSTREAM_LABEL,
-    OpenAIToAnthropicStream,
-    anthropic_stop_reason,
-    anthropic_tool_id,
-    anthropic_usage,
-    first_choice,
-    is_error_payload,
-    is_int,
-    matched_stop_sequence,
-    reasoning_of,
-    split_inline_thoughts,
-    text_of,
-    thought_signature_of,
-    tool_input,
-    upstream_error,
-)
+from translate.chat_to_anthropic_response import is_int
+from translate.errors import InvalidRequest
 from translate.sse import dumps
-from translate.tools import function_name_map, openai_function_name, portable_tool_id, split_signed_tool_id
+from translate.tools import (
+    chat_function_name,
+    function_name_map,
+    portable_tool_id,
+    split_signed_tool_id,
+)
 
-__all__ = [
-    "OpenAIRequest",
-    "OpenAITarget",
-    "OpenAIToAnthropicStream",
-    "anthropic_to_openai_request",
-    "is_reasoning_model",
-    "openai_to_anthropic_response",
-]
-
-# OpenAI accepts at most this many stop strings (Gemini five: OpenAITarget.max_stop_sequences);
+# OpenAI accepts at most this many stop strings (Gemini five: ChatTarget.max_stop_sequences);
 # extra ones are dropped [LOSSY].
-OPENAI_MAX_STOP_SEQUENCES = 4
+CHAT_MAX_STOP_SEQUENCES = 4
 
 # Thinking budget thresholds for reasoning_effort: below LOW -> "low", below MEDIUM -> "medium".
 EFFORT_LOW_BELOW_TOKENS = 4096
@@ -99,7 +77,7 @@ TOOL_RESULT_ATTACHED_TEXT = "(the output is attached in the next message)"
 
 
 @dataclass(frozen=True)
-class OpenAITarget:
+class ChatTarget:
     """What the translated request is for: the upstream model and what it accepts."""
 
     model: str  # upstream model name to put in the body
@@ -108,7 +86,7 @@ class OpenAITarget:
     send_reasoning_content: bool = True  # history thinking -> assistant `reasoning_content`
     send_user: bool = True  # metadata.user_id -> `user`
     thought_signatures: bool = False  # signatures carried in tool ids -> tool_calls[].extra_content (Gemini)
-    max_stop_sequences: int = OPENAI_MAX_STOP_SEQUENCES  # Gemini takes 5
+    max_stop_sequences: int = CHAT_MAX_STOP_SEQUENCES  # Gemini takes 5
 
 
 def is_reasoning_model(name: str) -> bool:
@@ -117,7 +95,7 @@ def is_reasoning_model(name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class OpenAIRequest:
+class ChatRequest:
     """A translated request and what the response translation needs to undo it."""
 
     body: dict  # the OpenAI chat.completions request body
@@ -131,7 +109,7 @@ class OpenAIRequest:
 # ---------------------------------------------------------------------------------------------
 
 
-def anthropic_to_openai_request(body: dict, target: OpenAITarget) -> OpenAIRequest:
+def anthropic_to_chat_request(body: dict, target: ChatTarget) -> ChatRequest:
     """Translate an Anthropic Messages request body into an OpenAI chat.completions request.
 
     Returns the body plus the reverse tool-name map, the dropped server tools and the stop
@@ -150,7 +128,7 @@ def anthropic_to_openai_request(body: dict, target: OpenAITarget) -> OpenAIReque
     if not is_int(max_tokens) or max_tokens < 0:
         raise InvalidRequest("max_tokens: a non-negative integer is required.", param="max_tokens")
 
-    tools, dropped_tools = _openai_tools(body.get("tools"))
+    tools, dropped_tools = _chat_tools(body.get("tools"))
     stop_sequences = _stop_sequences(body.get("stop_sequences"))
     history_names: list[str] = []
 
@@ -158,7 +136,7 @@ def anthropic_to_openai_request(body: dict, target: OpenAITarget) -> OpenAIReque
     system_text = _system_text(body.get("system"))
     if system_text:
         openai_messages.append({"role": "system", "content": system_text})
-    openai_messages += _openai_messages(messages, target, history_names)
+    openai_messages += _chat_messages(messages, target, history_names)
 
     out: dict = {"model": target.model, "messages": openai_messages}
     out_tokens = max(max_tokens, 1)  # OpenAI rejects 0; Anthropic uses 0 to pre-warm a cache
@@ -200,7 +178,7 @@ def anthropic_to_openai_request(body: dict, target: OpenAITarget) -> OpenAIReque
             out["user"] = user_id
 
     tool_names = function_name_map(_tool_names_of(body.get("tools")) + history_names)
-    return OpenAIRequest(out, tool_names, tuple(dropped_tools), stop_sequences)
+    return ChatRequest(out, tool_names, tuple(dropped_tools), stop_sequences)
 
 
 def _is_number(value: object) -> bool:
@@ -239,7 +217,7 @@ def _tool_names_of(tools: object) -> list[str]:
     return [tool["name"] for tool in tools if isinstance(tool, dict) and isinstance(tool.get("name"), str)]
 
 
-def _openai_tools(tools: object) -> tuple[list[dict], list[str]]:
+def _chat_tools(tools: object) -> tuple[list[dict], list[str]]:
     """(function tools to send, names of the server tools left out)."""
     if tools is None:
         return [], []
@@ -260,7 +238,7 @@ def _openai_tools(tools: object) -> tuple[list[dict], list[str]]:
         if not isinstance(name, str) or not name:
             at = f"tools[{i}].name"
             raise InvalidRequest(f"{at}: a non-empty string is required.", param=at)
-        function: dict = {"name": openai_function_name(name)}
+        function: dict = {"name": chat_function_name(name)}
         description = tool.get("description")
         if isinstance(description, str) and description:
             function["description"] = description
@@ -290,7 +268,7 @@ def _tool_choice(choice: object, sent_names: set[str]) -> tuple[object | None, b
         name = choice.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidRequest("tool_choice.name: a tool name is required.", param="tool_choice.name")
-        sent = openai_function_name(name)
+        sent = chat_function_name(name)
         if sent not in sent_names:
             return "auto", parallel  # the forced tool was a dropped server tool
         return {"type": "function", "function": {"name": sent}}, parallel
@@ -325,7 +303,7 @@ def _response_format(output_config: object) -> dict | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _openai_messages(messages: list, target: OpenAITarget, history_names: list[str]) -> list[dict]:
+def _chat_messages(messages: list, target: ChatTarget, history_names: list[str]) -> list[dict]:
     out: list[dict] = []
     held_notes: list[dict] = []  # system turns waiting for the tool messages they arrived before
     for i, message in enumerate(messages):
@@ -518,7 +496,7 @@ def _document_parts(block: dict) -> list[dict]:
 
 
 def _assistant_message(
-    blocks: list[dict], where: str, target: OpenAITarget, history_names: list[str]
+    blocks: list[dict], where: str, target: ChatTarget, history_names: list[str]
 ) -> dict | None:
     """The assistant turn as one OpenAI message, or None when nothing of it survives."""
     texts: list[str] = []
@@ -556,7 +534,7 @@ def _plain_tool_id(tool_id: str) -> str:
     return portable_tool_id(split_signed_tool_id(tool_id)[0])
 
 
-def _tool_call(block: dict, at: str, target: OpenAITarget) -> dict:
+def _tool_call(block: dict, at: str, target: ChatTarget) -> dict:
     tool_id = block.get("id")
     name = block.get("name")
     if not isinstance(tool_id, str) or not tool_id:
@@ -568,83 +546,9 @@ def _tool_call(block: dict, at: str, target: OpenAITarget) -> dict:
     call: dict = {
         "id": portable_tool_id(plain_id),
         "type": "function",
-        "function": {"name": openai_function_name(name), "arguments": arguments},
+        "function": {"name": chat_function_name(name), "arguments": arguments},
     }
     if signature is not None and target.thought_signatures:
         # Gemini 3 wants it back unchanged on the same call (PROTOCOLS 5.6).
         call["extra_content"] = {signature.namespace: {"thought_signature": signature.value}}
     return call
-
-
-# ---------------------------------------------------------------------------------------------
-# Response: OpenAI -> Anthropic (the stream translation is in openai_to_anthropic_stream.py)
-# ---------------------------------------------------------------------------------------------
-
-
-def openai_to_anthropic_response(
-    response: dict,
-    *,
-    requested_model: str,
-    message_id: str,
-    tool_names: dict[str, str],
-    stop_sequences: tuple[str, ...] = (),
-    thought_signatures: bool = False,
-    thought_tags: bool = False,
-) -> dict:
-    """Translate an OpenAI chat.completion body into an Anthropic message.
-
-    `tool_names` is OpenAIRequest.tool_names (restores shortened names). `thought_signatures`
-    carries Gemini thought signatures in the tool ids; `thought_tags` turns leading
-    `<thought>`/`<think>` sections of the content into a thinking block (both as in
-    OpenAIToAnthropicStream). Raises ProxyError for a body carrying an `error` object (mapped like
-    an upstream error response) and UpstreamUnavailable (502) for a body without choices.
-    """
-    if is_error_payload(response):
-        raise upstream_error(response)
-    if not isinstance(response, dict):
-        raise UpstreamUnavailable(f"{UPSTREAM_LABEL} upstream returned a response that is not a JSON object.")
-    choice = first_choice(response.get("choices"))
-    if choice is None:
-        raise UpstreamUnavailable(f"{UPSTREAM_LABEL} upstream returned a response without choices.")
-    message = choice.get("message")
-    message = message if isinstance(message, dict) else {}
-
-    content: list[dict] = []
-    reasoning = reasoning_of(message)
-    text = text_of(message.get("content"))
-    if thought_tags:
-        inline_thinking, text = split_inline_thoughts(text)
-        reasoning += inline_thinking  # the stream puts both in one thinking block, in this order
-    if reasoning:
-        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
-    refusal = text_of(message.get("refusal"))
-    text += refusal
-    if text.strip():  # whitespace-only text blocks are rejected by Anthropic when sent back
-        content.append({"type": "text", "text": text})
-    calls = message.get("tool_calls")
-    for i, call in enumerate(calls if isinstance(calls, list) else []):
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict):
-            continue
-        name = function.get("name") if isinstance(function.get("name"), str) else ""
-        signature = thought_signature_of(call) if thought_signatures else None
-        content.append({
-            "type": "tool_use",
-            "id": anthropic_tool_id(call.get("id"), f"{message_id}:{i}", signature),
-            "name": tool_names.get(name, name),
-            "input": tool_input(function.get("arguments")),
-        })
-
-    has_tool_use = any(block["type"] == "tool_use" for block in content)
-    matched = None if has_tool_use else matched_stop_sequence(choice, stop_sequences)
-    stop_reason = anthropic_stop_reason(choice.get("finish_reason"), has_tool_use, bool(refusal), matched)
-    return {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": requested_model,
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": matched,
-        "usage": anthropic_usage(response.get("usage")),
-    }

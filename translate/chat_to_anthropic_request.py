@@ -1,4 +1,4 @@
-"""OpenAI front, Anthropic upstream: Chat Completions requests in, Messages requests out.
+"""Chat Completions requests to Anthropic Messages requests (a chat front on an Anthropic upstream).
 
 Apps written against the OpenAI SDK talk to Claude through this module. It is pure: ids, timestamps
 and the requested model name are passed in, so the same input always gives the same bytes.
@@ -16,7 +16,7 @@ Request policies (PROTOCOLS.md 3.2, 1.9):
   holds only system text) gets a leading user turn `PLACEHOLDER_USER_TEXT`; a final assistant message
   (a prefill) loses its trailing whitespace.
 - Tool call ids pass through `portable_tool_id`; tool names Anthropic rejects are shortened with
-  `openai_function_name` and restored in responses through `AnthropicRequest.tool_names`.
+  `chat_function_name` and restored in responses through `AnthropicRequest.tool_names`.
 - Reasoning history (`reasoning_content`, `reasoning`) is dropped: it carries no signature, and an
   unsigned thinking block is rejected.
 - Refused with a 400 naming the parameter: `n` > 1, `logprobs`/`top_logprobs`, audio, `file_id`
@@ -43,7 +43,7 @@ Request policies (PROTOCOLS.md 3.2, 1.9):
 - With `target.auto_cache`, `cache_control` breakpoints go on the last tool, the last system block and
   the last block of the two latest user turns: at most `MAX_CACHE_BREAKPOINTS`, never on empty text.
 
-Responses and streams going the other way are in translate/anthropic_to_openai_stream.py.
+Responses and streams going the other way are in translate/anthropic_to_chat_response.py.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import InvalidRequest
-from .tools import openai_function_name, portable_tool_id
+from .tools import chat_function_name, portable_tool_id
 
 # Thinking budget for each reasoning_effort; efforts missing here and not in NO_THINKING_EFFORTS
 # are rejected.
@@ -124,11 +124,11 @@ class AnthropicRequest:
 # ---------------------------------------------------------------------------------------------
 
 
-def openai_to_anthropic_request(body: dict, target: AnthropicTarget) -> AnthropicRequest:
+def chat_to_anthropic_request(body: dict, target: AnthropicTarget) -> AnthropicRequest:
     """Translate a Chat Completions request body into an Anthropic Messages request.
 
     Returns the body to POST to /v1/messages with what the caller must hand to
-    `anthropic_to_openai_response` or `AnthropicToOpenAIStream`. Raises `InvalidRequest` (400) with
+    `anthropic_to_chat_response` or `AnthropicToChatStream`. Raises `InvalidRequest` (400) with
     `param` set to the offending field when the request cannot be expressed for Claude. The input is
     never modified.
     """
@@ -143,9 +143,9 @@ def openai_to_anthropic_request(body: dict, target: AnthropicTarget) -> Anthropi
     _reject_unsupported_parameters(body)
 
     tool_names: dict[str, str] = {}
-    system, turns = _openai_to_anthropic_messages(messages, tool_names)
-    tools = _openai_to_anthropic_tools(body.get("tools"), tool_names)
-    tools, tool_choice = _openai_to_anthropic_tool_choice(body, tools, tool_names)
+    system, turns = _chat_to_anthropic_messages(messages, tool_names)
+    tools = _chat_to_anthropic_tools(body.get("tools"), tool_names)
+    tools, tool_choice = _chat_to_anthropic_tool_choice(body, tools, tool_names)
     json_mode, json_schema = _response_format(body.get("response_format"))
     budget = _thinking_budget(body.get("reasoning_effort"), turns)
     max_tokens, budget = _max_tokens(body, target, budget)
@@ -265,7 +265,7 @@ def _max_tokens(body: dict, target: AnthropicTarget, budget: int | None) -> tupl
 # ---------------------------------------------------------------------------------------------
 
 
-def _openai_to_anthropic_messages(messages: list, tool_names: dict[str, str]) -> tuple[list[dict], list[dict]]:
+def _chat_to_anthropic_messages(messages: list, tool_names: dict[str, str]) -> tuple[list[dict], list[dict]]:
     """Return (system blocks, Anthropic messages) for the OpenAI `messages` array."""
     system: list[dict] = []
     turns: list[dict] = []
@@ -593,12 +593,12 @@ def _anthropic_tool_name(name: str, tool_names: dict[str, str]) -> str:
     """`name` if Anthropic accepts it, else a stable shortened form recorded in `tool_names`."""
     if ANTHROPIC_TOOL_NAME.fullmatch(name):
         return name
-    sent = openai_function_name(name)  # also fits Anthropic's pattern
+    sent = chat_function_name(name)  # also fits Anthropic's pattern
     tool_names[sent] = name
     return sent
 
 
-def _openai_to_anthropic_tools(tools: object, tool_names: dict[str, str]) -> list[dict]:
+def _chat_to_anthropic_tools(tools: object, tool_names: dict[str, str]) -> list[dict]:
     if tools is None:
         return []
     if not isinstance(tools, list):
@@ -633,7 +633,7 @@ def _openai_to_anthropic_tools(tools: object, tool_names: dict[str, str]) -> lis
     return out
 
 
-def _openai_to_anthropic_tool_choice(
+def _chat_to_anthropic_tool_choice(
     body: dict, tools: list[dict], tool_names: dict[str, str]
 ) -> tuple[list[dict], dict | None]:
     """The tools to send (allowed_tools filters them) and the Anthropic tool_choice, if any."""

@@ -2,7 +2,7 @@
 
 Requests that must be refused are a table here (REJECTED_REQUESTS), not fixtures.
 
-Fixture directories under fixtures/openai_anthropic/, one kind each, recognised by their files:
+Fixture directories under fixtures/chat_to_anthropic/, one kind each, recognised by their files:
 - request_*: input.json (+ target.json, AnthropicTarget fields) -> expected.json (AnthropicRequest fields)
 - response_*: response.json (+ options.json) -> expected.json (the chat.completion)
 - stream_*: upstream.sse (Anthropic SSE bytes) (+ options.json) -> expected.json (chunks and "[DONE]")
@@ -27,23 +27,26 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 from openai.types.shared.reasoning_effort import ReasoningEffort
 
-from translate.errors import InvalidRequest, UpstreamTimeout
-from translate.anthropic_to_openai_stream import AnthropicToOpenAIStream, anthropic_to_openai_response
-from translate.openai_anthropic import (
+from translate.anthropic_to_chat_response import (
+    AnthropicToChatStream,
+    anthropic_to_chat_response,
+)
+from translate.chat_to_anthropic_request import (
     JSON_RESPONSE_TOOL,
     MAX_CACHE_BREAKPOINTS,
     AnthropicRequest,
     AnthropicTarget,
-    openai_to_anthropic_request,
+    chat_to_anthropic_request,
 )
-from translate.sse import OPENAI_DONE, SSEDecoder, SSEEvent, dumps, encode_openai_chunk
+from translate.errors import InvalidRequest, UpstreamTimeout
+from translate.sse import CHAT_DONE, SSEDecoder, SSEEvent, dumps, encode_chat_chunk
 
 try:  # the HTTP library the installed OpenAI SDK is built on
     import httpx2 as httpx
 except ImportError:  # pragma: no cover - older SDKs
     import httpx
 
-FIXTURES = Path(__file__).parent / "fixtures" / "openai_anthropic"
+FIXTURES = Path(__file__).parent / "fixtures" / "chat_to_anthropic"
 IDENTITY = {"requested_model": "claude-sonnet-4-5", "completion_id": "chatcmpl-test", "created": 1754000000}
 DEFAULT_TARGET = {"model": "claude-sonnet-4-5"}
 
@@ -67,12 +70,12 @@ def _load(case: str, name: str, default: object = None) -> typing.Any:
 
 def _translate_fixture_request(case: str) -> AnthropicRequest:
     target = AnthropicTarget(**_load(case, "target.json", DEFAULT_TARGET))
-    return openai_to_anthropic_request(_load(case, "input.json"), target)
+    return chat_to_anthropic_request(_load(case, "input.json"), target)
 
 
-def _stream_translator(case: str) -> AnthropicToOpenAIStream:
+def _stream_translator(case: str) -> AnthropicToChatStream:
     options = _load(case, "options.json", {})
-    return AnthropicToOpenAIStream(
+    return AnthropicToChatStream(
         **IDENTITY,
         include_usage=options.get("include_usage", False),
         json_mode=options.get("json_mode"),
@@ -334,7 +337,7 @@ def test_rejected_request_is_a_400_whose_message_and_param_name_the_field(name):
     """Unsupported or malformed fields are reported by path, in the message and in param, never as a crash."""
     body, param = REJECTED_REQUESTS[name]
     with pytest.raises(InvalidRequest) as raised:
-        openai_to_anthropic_request(body, AnthropicTarget(**DEFAULT_TARGET))
+        chat_to_anthropic_request(body, AnthropicTarget(**DEFAULT_TARGET))
     assert (raised.value.status, raised.value.param) == (400, param)
     assert param in raised.value.message
 
@@ -352,7 +355,7 @@ def test_tool_arguments_that_are_not_json_are_a_clear_400_not_a_crash():
         ],
     }
     with pytest.raises(InvalidRequest) as raised:
-        openai_to_anthropic_request(body, AnthropicTarget(**DEFAULT_TARGET))
+        chat_to_anthropic_request(body, AnthropicTarget(**DEFAULT_TARGET))
     assert raised.value.param == "messages[3].tool_calls[0].function.arguments"
     assert raised.value.message.startswith("messages[3].tool_calls[0].function.arguments is not valid JSON")
 
@@ -360,13 +363,13 @@ def test_tool_arguments_that_are_not_json_are_a_clear_400_not_a_crash():
 def test_request_body_that_is_not_an_object_is_a_400():
     """A JSON array or string as the body is refused in plain words."""
     with pytest.raises(InvalidRequest, match="must be a JSON object"):
-        openai_to_anthropic_request([], AnthropicTarget(**DEFAULT_TARGET))
+        chat_to_anthropic_request([], AnthropicTarget(**DEFAULT_TARGET))
 
 
 def test_json_schema_without_schema_forces_a_tool_taking_any_object():
     """A json_schema response_format with no schema still gets a valid object input_schema."""
     body = {"model": "gpt-4o", "messages": [HI], "response_format": {"type": "json_schema", "json_schema": {"name": "free"}}}
-    tools = openai_to_anthropic_request(body, AnthropicTarget(model="claude", auto_cache=False)).body["tools"]
+    tools = chat_to_anthropic_request(body, AnthropicTarget(model="claude", auto_cache=False)).body["tools"]
     assert tools == [
         {
             "name": JSON_RESPONSE_TOOL,
@@ -382,7 +385,7 @@ def test_json_schema_with_a_named_tool_choice_keeps_the_named_tool_forced():
         tool_choice={"type": "function", "function": {"name": "ping"}},
         response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}},
     )
-    translated = openai_to_anthropic_request(body, AnthropicTarget(model="claude", auto_cache=False)).body
+    translated = chat_to_anthropic_request(body, AnthropicTarget(model="claude", auto_cache=False)).body
     assert [tool["name"] for tool in translated["tools"]] == ["ping", JSON_RESPONSE_TOOL]
     assert translated["tool_choice"] == {"type": "tool", "name": "ping"}
 
@@ -390,7 +393,7 @@ def test_json_schema_with_a_named_tool_choice_keeps_the_named_tool_forced():
 def test_reasoning_is_not_requested_together_with_a_prefill():
     """Anthropic refuses thinking with a final assistant message, so the effort is dropped there."""
     body = {"model": "o3", "reasoning_effort": "high", "messages": [HI, {"role": "assistant", "content": "Sure: "}]}
-    translated = openai_to_anthropic_request(body, AnthropicTarget(model="claude")).body
+    translated = chat_to_anthropic_request(body, AnthropicTarget(model="claude")).body
     assert "thinking" not in translated and translated["messages"][-1]["content"][-1]["text"] == "Sure:"
 
 
@@ -398,7 +401,7 @@ def test_reasoning_is_not_requested_together_with_a_prefill():
 def test_response_fixture_translates_to_the_recorded_completion(case):
     """Each Anthropic message becomes exactly the recorded chat.completion."""
     options = _load(case, "options.json", {})
-    translated = anthropic_to_openai_response(_load(case, "response.json"), **IDENTITY, **options)
+    translated = anthropic_to_chat_response(_load(case, "response.json"), **IDENTITY, **options)
     assert translated == _load(case, "expected.json")
 
 
@@ -479,7 +482,7 @@ def test_folded_stream_matches_the_non_stream_translation_of_the_same_message(ca
     options = _load(case, "options.json", {})
     json_mode = options.get("json_mode")
     streamed = _fold_openai(_load(case, "expected.json"))
-    whole = anthropic_to_openai_response(
+    whole = anthropic_to_chat_response(
         _accumulate_anthropic(_upstream_bytes(case)), **IDENTITY, json_mode=json_mode, tool_names=options.get("tool_names")
     )
     if not options.get("include_usage"):
@@ -505,13 +508,13 @@ def test_text_split_anywhere_streams_to_the_same_content_as_the_whole_response(t
         {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}},
         {"type": "message_stop"},
     ]
-    translator = AnthropicToOpenAIStream(**IDENTITY, include_usage=False, json_mode=json_mode)
+    translator = AnthropicToChatStream(**IDENTITY, include_usage=False, json_mode=json_mode)
     chunks = [chunk for event in events for chunk in translator.feed(SSEEvent(dumps(event), event["type"]))]
     streamed = "".join(
         chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks if isinstance(chunk, dict)
     )
     message = {"content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "usage": {}}
-    whole = anthropic_to_openai_response(message, **IDENTITY, json_mode=json_mode)
+    whole = anthropic_to_chat_response(message, **IDENTITY, json_mode=json_mode)
     assert streamed == whole["choices"][0]["message"]["content"]
     if json_mode is None:
         assert streamed == text
@@ -530,9 +533,9 @@ def test_text_split_anywhere_streams_to_the_same_content_as_the_whole_response(t
 def test_json_object_answer_loses_a_fence_around_it_and_nothing_else(text, content):
     """A json_object answer wrapped in a code fence reaches the client as bare JSON; other text stays."""
     message = {"content": [{"type": "text", "text": text}], "stop_reason": "end_turn"}
-    translated = anthropic_to_openai_response(message, **IDENTITY, json_mode="json_object")
+    translated = anthropic_to_chat_response(message, **IDENTITY, json_mode="json_object")
     assert translated["choices"][0]["message"]["content"] == content
-    untouched = anthropic_to_openai_response(message, **IDENTITY)
+    untouched = anthropic_to_chat_response(message, **IDENTITY)
     assert untouched["choices"][0]["message"]["content"] == text
 
 
@@ -622,17 +625,17 @@ def _proxy_streaming(case: str):
     seen: dict = {}
 
     def handler(request):
-        translated = openai_to_anthropic_request(json.loads(request.content), AnthropicTarget(**DEFAULT_TARGET))
+        translated = chat_to_anthropic_request(json.loads(request.content), AnthropicTarget(**DEFAULT_TARGET))
         seen["request"] = translated
-        translator = AnthropicToOpenAIStream(
+        translator = AnthropicToChatStream(
             **IDENTITY, include_usage=translated.include_usage, json_mode=translated.json_mode, tool_names=translated.tool_names
         )
         body = b""
         for event in _events(case):
             for chunk in translator.feed(event):
-                body += OPENAI_DONE if chunk == "[DONE]" else encode_openai_chunk(chunk)
+                body += CHAT_DONE if chunk == "[DONE]" else encode_chat_chunk(chunk)
         for chunk in translator.close():
-            body += OPENAI_DONE if chunk == "[DONE]" else encode_openai_chunk(chunk)
+            body += CHAT_DONE if chunk == "[DONE]" else encode_chat_chunk(chunk)
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
 
     return _openai_client(handler), seen
@@ -674,7 +677,7 @@ def test_openai_sdk_parse_gets_its_pydantic_model_from_the_forced_json_tool():
     seen: dict = {}
 
     def handler(request):
-        translated = openai_to_anthropic_request(json.loads(request.content), AnthropicTarget(**DEFAULT_TARGET))
+        translated = chat_to_anthropic_request(json.loads(request.content), AnthropicTarget(**DEFAULT_TARGET))
         seen["request"] = translated
         tool = translated.body["tools"][-1]
         assert tool["name"] == JSON_RESPONSE_TOOL and set(tool["input_schema"]["properties"]) == {"city", "temp_c"}
@@ -683,7 +686,7 @@ def test_openai_sdk_parse_gets_its_pydantic_model_from_the_forced_json_tool():
             "stop_reason": "tool_use",
             "usage": {"input_tokens": 50, "output_tokens": 20},
         }
-        completion = anthropic_to_openai_response(upstream, **IDENTITY, json_mode=translated.json_mode)
+        completion = anthropic_to_chat_response(upstream, **IDENTITY, json_mode=translated.json_mode)
         return httpx.Response(200, json=completion)
 
     client = _openai_client(handler)
@@ -705,7 +708,7 @@ def test_every_reasoning_effort_the_openai_sdk_knows_is_accepted():
     assert efforts
     for effort in efforts:
         body = {"model": "o3", "messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": effort}
-        translated = openai_to_anthropic_request(body, AnthropicTarget(**DEFAULT_TARGET)).body
+        translated = chat_to_anthropic_request(body, AnthropicTarget(**DEFAULT_TARGET)).body
         assert ("thinking" in translated) == (effort not in ("none", "minimal"))
 
 
@@ -798,10 +801,10 @@ def test_random_conversations_translate_to_bodies_anthropic_accepts(request_and_
     """Any valid conversation translates without error into a body that breaks no Anthropic rule."""
     body, target = request_and_target
     snapshot = copy.deepcopy(body)
-    translated = openai_to_anthropic_request(body, target)
+    translated = chat_to_anthropic_request(body, target)
     assert body == snapshot, "the client's body is never modified"
     assert_anthropic_accepts(translated.body)
-    assert openai_to_anthropic_request(body, target) == translated, "translation is deterministic"
+    assert chat_to_anthropic_request(body, target) == translated, "translation is deterministic"
     for sent, original in translated.tool_names.items():
         assert ANTHROPIC_NAME.fullmatch(sent) and sent != original
 
@@ -812,7 +815,7 @@ def test_auto_cache_never_sets_more_than_four_breakpoints_and_none_without_it(re
     """Breakpoints stay within Anthropic's limit of four, and appear only when auto_cache is on."""
     body, target = request_and_target
     marked = [
-        block for block in _blocks_with_nested(openai_to_anthropic_request(body, target).body) if "cache_control" in block
+        block for block in _blocks_with_nested(chat_to_anthropic_request(body, target).body) if "cache_control" in block
     ]
     assert len(marked) <= MAX_CACHE_BREAKPOINTS
     assert bool(marked) == target.auto_cache
@@ -837,7 +840,7 @@ def test_tool_results_for_an_interrupted_turn_are_completed_and_reordered():
             {"role": "tool", "tool_call_id": "call_1", "content": "one"},
         ],
     }
-    reply = openai_to_anthropic_request(body, AnthropicTarget(model="claude", auto_cache=False)).body["messages"][2]
+    reply = chat_to_anthropic_request(body, AnthropicTarget(model="claude", auto_cache=False)).body["messages"][2]
     assert reply == {
         "role": "user",
         "content": [
@@ -851,7 +854,7 @@ def test_tool_results_for_an_interrupted_turn_are_completed_and_reordered():
 
 def test_tool_ids_and_names_round_trip_through_a_second_turn():
     """Ids and shortened names the client got back from a response map the same way next turn."""
-    first = openai_to_anthropic_request(
+    first = chat_to_anthropic_request(
         {
             "model": "gpt-4o",
             "messages": [{"role": "user", "content": "File a bug."}],
@@ -861,9 +864,9 @@ def test_tool_ids_and_names_round_trip_through_a_second_turn():
     )
     sent_name = first.body["tools"][0]["name"]
     upstream = {"content": [{"type": "tool_use", "id": "toolu_01A", "name": sent_name, "input": {"t": 1}}], "stop_reason": "tool_use"}
-    call = anthropic_to_openai_response(upstream, **IDENTITY, tool_names=first.tool_names)["choices"][0]["message"]["tool_calls"][0]
+    call = anthropic_to_chat_response(upstream, **IDENTITY, tool_names=first.tool_names)["choices"][0]["message"]["tool_calls"][0]
     assert call["function"]["name"] == "github.create_issue"
-    second = openai_to_anthropic_request(
+    second = chat_to_anthropic_request(
         {
             "model": "gpt-4o",
             "messages": [
