@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from translate.errors import UpstreamTimeout, UpstreamUnavailable
-from upstreams.http import ClientSettings, HTTPClient, ProxySettings, parse_url
+from upstreams.http import ClientSettings, HTTPClient, parse_url
+from upstreams.outbound_proxy import ProxySettings
 
 HTTPS_NAME = "api.example.test"
 HTTPS_URL = f"https://{HTTPS_NAME}/v1/messages?beta=true"  # port 443: never dialled, the proxy maps it
