@@ -3,6 +3,7 @@
     /tmp/venv/bin/python bench/run.py                 # full run, ~8 minutes on 2 cores
     /tmp/venv/bin/python bench/run.py --quick         # smoke run, ~1 minute
     /tmp/venv/bin/python bench/run.py --write bench/RESULTS.md
+    /tmp/venv/bin/python bench/run.py --baseline HEAD~1 --scenarios small,stream50   # A/B, see compare.py
 
 Starts, all on 127.0.0.1 and each in its own process: the fake upstream (`bench/fake_upstream.py`),
 two proxies (`proxy.py`: one translating, one configured for Anthropic passthrough) and, per
@@ -49,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+if __name__ == "__main__":
+    sys.modules.setdefault("run", sys.modules[__name__])  # so that compare.py's `import run` is this module
 
 import payloads  # noqa: E402
 
@@ -296,14 +299,15 @@ class Proxy:
         return process_tree(self.process.pid)
 
 
-def start_proxy(python: str, kind: str, upstream_port: int, log_dir: Path, extra_args: tuple[str, ...] = ()) -> Proxy:
-    """Spawn proxy.py and wait for its first 200 on /health (polled every 2 ms, 15 s at most)."""
+def start_proxy(python: str, kind: str, upstream_port: int, log_dir: Path, extra_args: tuple[str, ...] = (),
+                root: Path = ROOT, environment: dict[str, str] | None = None) -> Proxy:
+    """Spawn `root`/proxy.py and wait for its first 200 on /health (polled every 2 ms, 15 s at most)."""
     port = free_port()
     log = open(log_dir / f"proxy-{kind}-{port}.log", "wb")
     started = time.perf_counter()
     process = spawn(
-        [python, str(ROOT / "proxy.py"), "--port", str(port), "--env-file", os.devnull, *extra_args],
-        cwd=ROOT, env=proxy_environment(kind, upstream_port), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        [python, str(root / "proxy.py"), "--port", str(port), "--env-file", os.devnull, *extra_args],
+        cwd=root, env=environment or proxy_environment(kind, upstream_port), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
     )
     log.close()
     deadline = started + 15
@@ -774,7 +778,7 @@ def measure_workers(bench: Bench, scenario: Scenario) -> list[str]:
 # =============================================================================================
 
 
-def machine_lines(bench: Bench) -> list[str]:
+def machine_text() -> str:
     cpu_model = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -784,8 +788,23 @@ def machine_lines(bench: Bench) -> list[str]:
     memory = "unknown"
     with contextlib.suppress(OSError, IndexError):
         memory = f"{int(Path('/proc/meminfo').read_text().split()[1]) / MB:.1f} GiB"
-    proxy_python = subprocess.run([bench.python, "-c", "import sys, h11; print(sys.version.split()[0], h11.__version__)"],
+    return f"{os.cpu_count()} CPUs ({cpu_model}), {memory} RAM, Linux {platform.release()}"
+
+
+def python_text(python: str) -> str:
+    proxy_python = subprocess.run([python, "-c", "import sys, h11; print(sys.version.split()[0], h11.__version__)"],
                                   capture_output=True, text=True, timeout=30).stdout.split()
+    return f"Python {proxy_python[0] if proxy_python else '?'} (h11 {proxy_python[1] if len(proxy_python) > 1 else '?'})"
+
+
+def loadgen_text(bench: Bench) -> str:
+    if not bench.wrk:
+        return "not installed (built-in generator for every scenario)"
+    version = subprocess.run([bench.wrk, "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    return f"{version.split(' [')[0]} for non-stream scenarios; built-in generator for streams"
+
+
+def machine_lines(bench: Bench) -> list[str]:
     commit = "unknown"
     source = (ROOT / "proxy.py").resolve().parent  # the checkout the proxy came from
     with contextlib.suppress(Exception):
@@ -794,15 +813,11 @@ def machine_lines(bench: Bench) -> list[str]:
                                capture_output=True, text=True, timeout=10).stdout.strip()
         if dirty:
             commit += " (with uncommitted changes)"
-    wrk = "not installed (built-in generator for every scenario)"
-    if bench.wrk:
-        version = subprocess.run([bench.wrk, "-v"], capture_output=True, text=True).stdout.split("\n")[0]
-        wrk = f"{version.split(' [')[0]} for non-stream scenarios; built-in generator for streams"
     return [
         f"- Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Machine: {os.cpu_count()} CPUs ({cpu_model}), {memory} RAM, Linux {platform.release()}",
-        f"- Python {proxy_python[0] if proxy_python else '?'} (h11 {proxy_python[1] if len(proxy_python) > 1 else '?'}) for the proxy, the fake upstream and the built-in generator",
-        f"- Load generator: {wrk}",
+        f"- Machine: {machine_text()}",
+        f"- {python_text(bench.python)} for the proxy, the fake upstream and the built-in generator",
+        f"- Load generator: {loadgen_text(bench)}",
         f"- git commit: {commit}",
         "- Proxy settings: " + ", ".join(f"{k}={v}" for k, v in PROXY_SETTINGS.items() if not k.startswith("PYTHON")),
         f"- Load average at the start: {bench.loadavg_at_start}",
@@ -840,7 +855,14 @@ def main() -> int:
     parser.add_argument("--max-drain", type=float, default=60.0, help="longest wait for requests under way after a run")
     parser.add_argument("--startup-runs", type=int, help="start-up measurements, best reported (default 5; --quick 3)")
     parser.add_argument("--write", metavar="PATH", help="also write the results and machine description to PATH (Markdown)")
+    parser.add_argument("--baseline", metavar="REF", help="compare the work tree with git commit REF, interleaved (see bench/README.md)")
+    parser.add_argument("--change", metavar="REF", help=argparse.SUPPRESS)  # with --baseline: commit REF instead of the work tree
+    parser.add_argument("--rounds", type=int, default=2, help="with --baseline: measurements of each side per row (default 2)")
     args = parser.parse_args()
+    if args.change and not args.baseline:
+        parser.error("--change needs --baseline")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     args.duration = args.duration if args.duration is not None else (1.0 if args.quick else 3.0)
     args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
     args.startup_runs = args.startup_runs or (3 if args.quick else 5)
@@ -873,8 +895,13 @@ def main() -> int:
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as workdir:
         bench = Bench(args, Path(workdir))
+        runner = run
+        if args.baseline:
+            import compare
+
+            runner = compare.run
         try:
-            return run(bench, scenarios, wanted, concurrency, command, began)
+            return runner(bench, scenarios, wanted, concurrency, command, began)
         except KeyboardInterrupt:
             print("\ninterrupted; stopping child processes", file=sys.stderr)
             return 130
