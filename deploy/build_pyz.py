@@ -8,7 +8,7 @@ The result runs with `python3 switchboard.pyz [--host ...] [--port ...] [--env-f
 with Python >= 3.10, without pip, a virtual environment or network access.
 
 Policies:
-- Standard library only. The proxy's own code (proxy.py, translate/, upstreams/) comes from this
+- Standard library only. The proxy's own code (proxy.py, server/, translate/, upstreams/) comes from this
   checkout; h11 and certifi come from the environment running the build, found through importlib,
   so run it with the interpreter the project is installed in (`pip install .` first).
 - Reproducible: entries are sorted, every timestamp is fixed (SOURCE_DATE_EPOCH when set, else
@@ -50,7 +50,7 @@ INTERPRETER = "/usr/bin/env python3"
 
 # What the archive holds; keep in step with [tool.setuptools] in pyproject.toml (a test checks).
 PROJECT_MODULES = ("proxy.py",)
-PROJECT_PACKAGES = ("translate", "upstreams")
+PROJECT_PACKAGES = ("server", "translate", "upstreams")
 DEPENDENCIES = ("h11", "certifi")
 EXCLUDED_DIRECTORIES = frozenset({"__pycache__", "tests", "bench"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import h11
 
-import proxy
+from server.config import Config
+from server.listener import Server
 
 
 @dataclass
@@ -245,8 +246,8 @@ class RunningProxy:
         # Retries off unless a test turns them on: most tests script exactly one upstream answer.
         settings = {"HOST": "127.0.0.1", "PORT": "0", "PING_INTERVAL": "10", "SHUTDOWN_GRACE": "2", "MAX_RETRIES": "0"}
         settings.update(env)
-        self.config = proxy.Config.from_env(settings)
-        self.server: proxy.Server | None = None
+        self.config = Config.from_env(settings)
+        self.server: Server | None = None
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -260,7 +261,7 @@ class RunningProxy:
 
         def run() -> None:
             self._loop = asyncio.new_event_loop()
-            self.server = proxy.Server(self.config)
+            self.server = Server(self.config)
             self.port = self._loop.run_until_complete(self.server.start())
             ready.set()
             self._loop.run_forever()

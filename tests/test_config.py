@@ -14,9 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-
-import proxy
 from fake_upstream import FakeUpstream, Reply, completion
+
+from server.config import Config, ConfigError, load_environment, parse_env_file
+from server.gateway import Gateway
+from server.listener import banner
+from server.logs import DailyFileHandler, setup_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +36,7 @@ SYSTEM_PROMPT="line one\\nline \\"two\\""
 EMPTY=
 not a line
 """
-    values = proxy.parse_env_file(text)
+    values = parse_env_file(text)
     assert values == {
         "OPENAI_API_KEY": "sk-abc",
         "BIG_MODEL": "gpt-4.1 # not a comment",
@@ -48,17 +51,17 @@ def test_real_environment_wins_over_env_file(tmp_path):
     """A variable set in the environment overrides the same one in the .env file."""
     env_file = tmp_path / "custom.env"
     env_file.write_text("PORT=9000\nBIG_MODEL=from-file\n")
-    values = proxy.load_environment(str(env_file), {"PORT": "9100"})
+    values = load_environment(str(env_file), {"PORT": "9100"})
     assert values["PORT"] == "9100" and values["BIG_MODEL"] == "from-file"
 
 
 def test_defaults_match_the_documentation():
     """Defaults: 127.0.0.1:8082, INFO, openai preferred, gpt-4.1 / gpt-4.1 / gpt-4.1-mini, 32 MiB bodies."""
-    config = proxy.Config.from_env({})
+    config = Config.from_env({})
     assert (config.host, config.port, config.log_level) == ("127.0.0.1", 8082, "INFO")
     assert (config.big_model, config.middle_model, config.small_model) == ("gpt-4.1", "gpt-4.1", "gpt-4.1-mini")
     assert config.preferred_provider == "openai" and config.max_request_bytes == 32 * 1024 * 1024
-    assert proxy.Config.from_env({"BIG_MODEL": "b"}).middle_model == "b"
+    assert Config.from_env({"BIG_MODEL": "b"}).middle_model == "b"
 
 
 @pytest.mark.parametrize(
@@ -76,8 +79,8 @@ def test_defaults_match_the_documentation():
 )
 def test_bad_settings_are_reported_naming_the_variable(env, variable):
     """Each invalid setting raises ConfigError whose message names the variable."""
-    with pytest.raises(proxy.ConfigError, match=variable):
-        proxy.Config.from_env(env)
+    with pytest.raises(ConfigError, match=variable):
+        Config.from_env(env)
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 10) -> subprocess.CompletedProcess:
@@ -164,9 +167,9 @@ def assert_eventually(predicate, timeout: float = 5) -> None:
 
 def test_banner_says_loudly_when_no_upstream_is_configured():
     """With nothing configured the banner says the echo provider answers and which variables to set."""
-    config = proxy.Config.from_env({})
-    gateway = proxy.Gateway(config)
-    text = proxy.banner(config, gateway, 8082)
+    config = Config.from_env({})
+    gateway = Gateway(config)
+    text = banner(config, gateway, 8082)
     assert "NO UPSTREAM CONFIGURED" in text and "OPENAI_API_KEY" in text and "echo" in text
 
 
@@ -181,7 +184,7 @@ def test_log_file_gets_access_lines_and_no_secrets(tmp_path):
     with FakeUpstream([Reply.json(completion("hi"))]) as upstream:
         env = openai_env(upstream, LOG_FILE=pattern, PROXY_API_KEY="inbound-secret")
         with RunningProxy(env) as running:
-            proxy.setup_logging(running.config)
+            setup_logging(running.config)
             try:
                 request(running, "POST", "/v1/messages", MESSAGE, {"x-api-key": "inbound-secret"})
                 log_path = tmp_path / "logs" / time.strftime("switchboard-%Y%m%d.log")
@@ -202,7 +205,7 @@ def test_dated_log_file_rolls_over_at_midnight_and_keeps_backup_count(tmp_path):
     pattern = str(tmp_path / "switchboard-%Y%m%d-%H%M%S.log")
     for stamp in ("20200101-000000", "20200102-000000", "20200103-000000"):
         (tmp_path / f"switchboard-{stamp}.log").write_text("old\n")
-    handler = proxy.DailyFileHandler(pattern, backup_count=2)
+    handler = DailyFileHandler(pattern, backup_count=2)
     try:
         first = handler.baseFilename
         record = logging.LogRecord("switchboard", logging.INFO, __file__, 1, "hello", None, None)
@@ -223,7 +226,7 @@ def test_plain_log_file_is_renamed_with_the_date_at_rollover(tmp_path):
     import logging
 
     path = tmp_path / "switchboard.log"
-    handler = proxy.DailyFileHandler(str(path), backup_count=7)
+    handler = DailyFileHandler(str(path), backup_count=7)
     try:
         record = logging.LogRecord("switchboard", logging.INFO, __file__, 1, "line", None, None)
         handler.emit(record)

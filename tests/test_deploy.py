@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 
 import proxy
+from server.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -351,7 +352,7 @@ def test_systemd_stop_timeout_outlasts_the_graceful_shutdown():
     """TimeoutStopSec exceeds SHUTDOWN_GRACE's default plus the 5 s the proxy takes to cancel."""
     (timeout,) = unit_directives()["TimeoutStopSec"]
     seconds = int(re.fullmatch(r"(\d+)s?", timeout).group(1))
-    assert seconds > proxy.Config.from_env({}).shutdown_grace + 5
+    assert seconds > Config.from_env({}).shutdown_grace + 5
 
 
 def test_systemd_analyze_verify_accepts_the_unit():

@@ -13,7 +13,7 @@ SETTING = re.compile(r"""(?:env\.get\(|\(env,\s*)"([A-Z][A-Z0-9_]+)\"""")
 
 def settings_read_by_the_code() -> set[str]:
     names: set[str] = set()
-    for path in [ROOT / "proxy.py", *ROOT.glob("translate/*.py"), *ROOT.glob("upstreams/*.py")]:
+    for path in [ROOT / "proxy.py", *ROOT.glob("server/*.py"), *ROOT.glob("translate/*.py"), *ROOT.glob("upstreams/*.py")]:
         names |= set(SETTING.findall(path.read_text()))
     return names - OS_VARIABLES
 

@@ -403,7 +403,7 @@ def test_a_base_url_pointing_at_the_proxy_itself_fails_fast_without_recursion():
         assert status >= 500 and body["type"] == "error" and "loop detected" in body["error"]["message"]
         assert elapsed < 0.5
         # Exactly one looped hop per client request: the proxy answered itself once each time, no recursion.
-        assert metric(proxy, "switchboard_requests_total", front="openai", provider="-", model="-", status="508") == 2
+        assert metric(proxy, "switchboard_requests_total", front="chat", provider="-", model="-", status="508") == 2
         assert_recovered(proxy)
 
 

@@ -7,11 +7,12 @@ import json
 import logging
 
 import pytest
-
-import proxy
 from fake_upstream import FakeUpstream, Reply, RunningProxy, completion, text_stream
 from test_server import MESSAGE, request
-from translate.metrics import Metrics
+
+from server.config import Config
+from server.logs import setup_logging
+from server.metrics import Metrics
 from upstreams.resilience import RetryPolicy, parse_retry_after
 
 SECRETS = {
@@ -102,9 +103,9 @@ def test_metrics_endpoint_counts_requests_tokens_and_needs_the_key():
     assert "switchboard_active_streams 0" in text
 
 
-def capture_logs(config: proxy.Config) -> io.StringIO:
+def capture_logs(config: Config) -> io.StringIO:
     """Install the proxy's real logging setup, with its stderr handler writing into a buffer."""
-    proxy.setup_logging(config)
+    setup_logging(config)
     buffer = io.StringIO()
     for handler in logging.getLogger("switchboard").handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):

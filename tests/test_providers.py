@@ -282,3 +282,74 @@ def test_openai_sdk_on_gemini_gets_its_request_cleaned_not_rejected():
                                                 frequency_penalty=0.5, seed=3, user="someone")
     assert answer.choices[0].message.content == "gemini says hi"
     assert not {"frequency_penalty", "seed", "user"} & set(upstream.requests[0].json())
+
+
+# ---------------------------------------------------------------------------------------------
+# Adding a provider: one module and one registry line
+# ---------------------------------------------------------------------------------------------
+
+ACME_MODULE = '''
+"""A made-up OpenAI-compatible provider, declared the way every provider module is."""
+
+from upstreams import settings
+from upstreams.openai import OpenAICompatibleProvider
+from upstreams.provider import ProviderSpec
+
+
+class AcmeProvider(OpenAICompatibleProvider):
+    well_known_models = ("acme-1",)
+
+    async def auth_headers(self, client):
+        return [("x-acme-key", self.api_key)]
+
+
+def configured(env, defaults):
+    return bool(settings.text(env, "ACME_API_KEY"))
+
+
+def from_env(env, defaults):
+    url = settings.url(env, "ACME_BASE_URL", "https://acme.invalid/v1")
+    return AcmeProvider("acme", url, settings.text(env, "ACME_API_KEY"), max_tokens_limit=defaults.max_tokens_limit)
+
+
+SPEC = ProviderSpec(
+    name="acme",
+    dialect="chat",
+    variables="ACME_API_KEY (and ACME_BASE_URL)",
+    configured=configured,
+    from_env=from_env,
+    aliases=("acme-cloud",),
+    prefixes=("acme", "ac"),
+    tier_defaults=("acme-large", "acme-small"),
+)
+'''
+
+
+def test_adding_a_provider_is_one_module_and_one_registry_line(tmp_path, monkeypatch):
+    """A new module with a SPEC plus one PROVIDER_MODULES line: settings, preference, tiers, prefixes, auth, models and redaction follow."""
+    from server.config import Config
+    from upstreams import registry
+
+    (tmp_path / "acme_provider.py").write_text(ACME_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "PROVIDER_MODULES", [*registry.PROVIDER_MODULES, "acme_provider"])
+
+    with pytest.raises(Exception, match="ACME_BASE_URL"):
+        Config.from_env({"ACME_API_KEY": "k", "ACME_BASE_URL": "not a url"})
+    replies = [Reply.json(completion("hi from acme")), Reply.json(completion("again")), Reply.json(completion("short prefix"))]
+    with FakeUpstream(replies) as upstream:
+        env = {"ACME_API_KEY": "acme-secret-key", "ACME_BASE_URL": upstream.url + "/v1", "PREFERRED_PROVIDER": "acme-cloud"}
+        assert "acme-secret-key" in Config.from_env(env).secrets()
+        with RunningProxy(env) as proxy:
+            status, _, body = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="claude-sonnet-4-5"))
+            assert status == 200 and body["content"][0]["text"] == "hi from acme"
+            status, _, body = request(proxy, "POST", "/v1/chat/completions",
+                                      {"model": "acme/acme-2", "messages": [{"role": "user", "content": "hi"}]})
+            assert status == 200 and body["choices"][0]["message"]["content"] == "again"
+            request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="ac/acme-3"))
+            status, _, models = request(proxy, "GET", "/v1/models")
+    first, second, third = upstream.requests
+    assert first.path == "/v1/chat/completions" and first.headers["x-acme-key"] == "acme-secret-key"
+    assert first.json()["model"] == "acme-large"  # sonnet -> MIDDLE_MODEL, defaulting to the big tier default
+    assert second.json()["model"] == "acme-2" and third.json()["model"] == "acme-3"
+    assert "acme-1" in [model["id"] for model in models["data"]]

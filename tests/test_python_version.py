@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNTIME = [ROOT / "proxy.py", *sorted((ROOT / "translate").glob("*.py")), *sorted((ROOT / "upstreams").glob("*.py"))]
+RUNTIME = [ROOT / "proxy.py", *(path for room in ("server", "translate", "upstreams") for path in sorted((ROOT / room).glob("*.py")))]
 ALLOWED_THIRD_PARTY = {"h11", "certifi"}
 TRANSLATE_FORBIDDEN = {"asyncio", "socket", "os", "time", "ssl", "random"}
 
@@ -25,7 +25,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_runtime_code_needs_no_python_newer_than_3_10():
-    """vermin finds no syntax or standard-library API newer than 3.10 in proxy.py, translate/ and upstreams/."""
+    """vermin finds no syntax or standard-library API newer than 3.10 in proxy.py, server/, translate/ and upstreams/."""
     vermin = shutil.which("vermin", path=str(Path(sys.executable).parent)) or shutil.which("vermin")
     assert vermin, "vermin is a test dependency: pip install '.[test]'"
     result = subprocess.run([vermin, "--no-tips", "--violations", "--target=3.10-", *map(str, RUNTIME)], capture_output=True, text=True)
@@ -36,7 +36,7 @@ def test_runtime_code_imports_only_the_standard_library_h11_and_certifi():
     """No runtime dependency beyond h11 and certifi."""
     stdlib = set(sys.stdlib_module_names)
     for path in RUNTIME:
-        foreign = imported_modules(path) - stdlib - ALLOWED_THIRD_PARTY - {"translate", "upstreams", "proxy"}
+        foreign = imported_modules(path) - stdlib - ALLOWED_THIRD_PARTY - {"server", "translate", "upstreams", "proxy"}
         assert not foreign, f"{path.name} imports {sorted(foreign)}"
 
 

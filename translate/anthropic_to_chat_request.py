@@ -86,6 +86,7 @@ class ChatTarget:
     send_reasoning_content: bool = True  # history thinking -> assistant `reasoning_content`
     send_user: bool = True  # metadata.user_id -> `user`
     thought_signatures: bool = False  # signatures carried in tool ids -> tool_calls[].extra_content (Gemini)
+    buffer_tool_calls: bool = False  # the upstream interleaves parallel calls' fragments: emit each call whole
     max_stop_sequences: int = CHAT_MAX_STOP_SEQUENCES  # Gemini takes 5
 
 

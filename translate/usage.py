@@ -1,27 +1,70 @@
-"""Reading token usage from traffic that passes through untouched, for the access log.
+"""Token usage, read the same way from whole answers, stream events and passed-through bytes.
 
-Passthrough never rewrites a byte; these readers look at the same bytes on the side. They decode
-SSE incrementally (no buffering of the stream) and parse JSON only for the few events that carry
-usage, so the cost per chunk stays small.
+Each dialect declares one reader (`read_anthropic_usage`, `read_chat_usage`) that folds one JSON
+payload into a `Usage`; translate/dialects.py attaches it to the dialect. Passthrough never rewrites a
+byte: `UsageReader` looks at the same bytes on the side, decoding SSE incrementally (no buffering of
+the stream) and parsing JSON only for the few events that carry usage, so the cost per chunk stays
+small.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from translate.sse import SSEDecoder
 
 
+@dataclass
+class Usage:
+    """Token counts of one answer, for the access log and metrics."""
+
+    input_tokens: int = 0  # the whole prompt: cache reads and cache writes included
+    cached_tokens: int = 0  # of which read from the prompt cache
+    output_tokens: int = 0
+
+
+def read_anthropic_usage(usage: Usage, payload: dict) -> None:
+    """Fold a Messages answer, `message_start` or `message_delta` event into `usage`.
+
+    message_delta usage is cumulative: the fields present replace earlier values.
+    """
+    if payload.get("type") == "message_start":
+        payload = payload.get("message") or {}
+    counts = payload.get("usage")
+    if not isinstance(counts, dict):
+        return
+    plain, cached, written = (counts.get(k) for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))
+    if any(isinstance(v, int) for v in (plain, cached, written)):
+        usage.input_tokens = sum(v for v in (plain, cached, written) if isinstance(v, int))
+    if isinstance(cached, int):
+        usage.cached_tokens = cached
+    if isinstance(counts.get("output_tokens"), int):
+        usage.output_tokens = counts["output_tokens"]
+
+
+def read_chat_usage(usage: Usage, payload: dict) -> None:
+    """Fold a chat.completion answer or the usage chunk of a stream into `usage`."""
+    counts = payload.get("usage")
+    if not isinstance(counts, dict):
+        return
+    if isinstance(counts.get("prompt_tokens"), int):
+        usage.input_tokens = counts["prompt_tokens"]
+    details = counts.get("prompt_tokens_details")
+    if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
+        usage.cached_tokens = details["cached_tokens"]
+    if isinstance(counts.get("completion_tokens"), int):
+        usage.output_tokens = counts["completion_tokens"]
+
+
 class UsageReader:
-    """Accumulates input/output tokens from a response of one dialect ("anthropic" or "openai")."""
+    """Accumulates usage from a passing response, whole or streamed, with one dialect's reader."""
 
-    def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
-        self.input_tokens = 0
-        self.output_tokens = 0
+    def __init__(self, read: Callable[[Usage, dict], None]) -> None:
+        self.usage = Usage()
+        self._read = read
         self._decoder = SSEDecoder()
-
-    # ---- whole bodies ----------------------------------------------------------------------
 
     def read_body(self, body: bytes) -> None:
         """Take usage from a non-stream JSON response body; ignores bodies that are not JSON."""
@@ -30,39 +73,16 @@ class UsageReader:
         except ValueError:
             return
         if isinstance(value, dict):
-            self._take(value.get("usage"))
-
-    # ---- streams ---------------------------------------------------------------------------
+            self._read(self.usage, value)
 
     def feed(self, chunk: bytes) -> None:
         """Look at one chunk of a passing SSE stream."""
         for event in self._decoder.feed(chunk):
-            data = event.data
-            if '"usage"' not in data:
+            if '"usage"' not in event.data:
                 continue
             try:
-                value = json.loads(data)
+                value = json.loads(event.data)
             except ValueError:
                 continue
-            if not isinstance(value, dict):
-                continue
-            if self.dialect == "anthropic" and value.get("type") == "message_start":
-                self._take((value.get("message") or {}).get("usage"))
-            else:
-                self._take(value.get("usage"))
-
-    def _take(self, usage: object) -> None:
-        if not isinstance(usage, dict):
-            return
-        if self.dialect == "anthropic":
-            # message_delta usage is cumulative: present fields replace earlier values.
-            cached = [usage.get(k) for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")]
-            if any(isinstance(v, int) for v in cached):
-                self.input_tokens = sum(v for v in cached if isinstance(v, int))
-            if isinstance(usage.get("output_tokens"), int):
-                self.output_tokens = usage["output_tokens"]
-        else:
-            if isinstance(usage.get("prompt_tokens"), int):
-                self.input_tokens = usage["prompt_tokens"]
-            if isinstance(usage.get("completion_tokens"), int):
-                self.output_tokens = usage["completion_tokens"]
+            if isinstance(value, dict):
+                self._read(self.usage, value)

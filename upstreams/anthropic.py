@@ -9,10 +9,15 @@ Policies:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from translate.chat_to_anthropic_request import AnthropicTarget
+from upstreams import settings
 from upstreams.http import HTTPClient, UpstreamResponse
 from upstreams.openai import known_output_cap
+from upstreams.provider import Provider, ProviderDefaults, ProviderSpec
 
+DEFAULT_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 # Older models with output caps below DEFAULT_MAX_TOKENS; current (4.x) models take 32000 or more.
 CLAUDE_OUTPUT_CAPS = {
@@ -25,10 +30,9 @@ CLAUDE_OUTPUT_CAPS = {
 FORWARDED_CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
-class AnthropicProvider:
+class AnthropicProvider(Provider):
     name = "anthropic"
     dialect = "anthropic"
-    rewrites_requests = False
     well_known_models = ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
 
     def __init__(self, base_url: str, api_key: str | None, *, default_max_tokens: int, max_tokens_limit: int | None,
@@ -39,9 +43,6 @@ class AnthropicProvider:
         self.max_tokens_limit = max_tokens_limit
         self.system_prompt = system_prompt
         self.auto_cache = auto_cache
-
-    def describe(self) -> str:
-        return self.base_url
 
     def target(self, model: str) -> AnthropicTarget:
         """How the OpenAI request translator should shape a request for `model`."""
@@ -67,10 +68,31 @@ class AnthropicProvider:
         return headers
 
     async def send(self, client: HTTPClient, body: bytes, *, model: str, extra_headers: list[tuple[str, str]] = (),
-                   client_headers: dict[str, str] | None = None, path: str = "/v1/messages") -> UpstreamResponse:
+                   client_headers: dict[str, str] | None = None, path: str | None = None) -> UpstreamResponse:
         """POST a Messages (or count_tokens, with `path`) body; returns once the response head arrived."""
         headers = self.headers(client_headers) + list(extra_headers)
-        return await client.request("POST", self.base_url + path, headers, body)
+        return await client.request("POST", self.base_url + (path or "/v1/messages"), headers, body)
 
-    def upstream_model(self, model: str) -> str:
-        return model
+
+def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
+    return bool(settings.text(env, "ANTHROPIC_API_KEY"))
+
+
+def _from_env(env: Mapping[str, str], defaults: ProviderDefaults) -> AnthropicProvider:
+    return AnthropicProvider(
+        settings.url(env, "ANTHROPIC_BASE_URL", DEFAULT_BASE_URL),
+        settings.text(env, "ANTHROPIC_API_KEY"),
+        default_max_tokens=defaults.default_max_tokens,
+        max_tokens_limit=defaults.max_tokens_limit,
+        system_prompt=defaults.system_prompt,
+        auto_cache=settings.boolean(env, "ANTHROPIC_AUTO_CACHE", True),
+    )
+
+
+SPEC = ProviderSpec(
+    name="anthropic",
+    dialect="anthropic",
+    variables="ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another Anthropic-compatible server)",
+    configured=_configured,
+    from_env=_from_env,
+)

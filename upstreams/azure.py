@@ -14,10 +14,13 @@ Policies (PROTOCOLS.md 6):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote
 
+from upstreams import settings
 from upstreams.http import HTTPClient
 from upstreams.openai import OpenAICompatibleProvider
+from upstreams.provider import ProviderDefaults, ProviderSpec
 
 DEFAULT_API_VERSION = "2024-10-21"
 
@@ -43,3 +46,29 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
 
     async def auth_headers(self, client: HTTPClient) -> list[tuple[str, str]]:
         return [("api-key", self.api_key)] if self.api_key else []
+
+
+def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
+    return bool(settings.text(env, "AZURE_OPENAI_ENDPOINT"))
+
+
+def _from_env(env: Mapping[str, str], defaults: ProviderDefaults) -> AzureOpenAIProvider:
+    api_key = settings.text(env, "AZURE_OPENAI_API_KEY")
+    if not api_key:
+        raise settings.ConfigError("AZURE_OPENAI_API_KEY is required with AZURE_OPENAI_ENDPOINT")
+    return AzureOpenAIProvider(
+        settings.url(env, "AZURE_OPENAI_ENDPOINT", ""),
+        api_key,
+        settings.text(env, "AZURE_API_VERSION") or DEFAULT_API_VERSION,
+        max_tokens_limit=defaults.max_tokens_limit,
+    )
+
+
+SPEC = ProviderSpec(
+    name="azure",
+    dialect="chat",
+    variables="AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY (and AZURE_API_VERSION)",
+    configured=_configured,
+    from_env=_from_env,
+    tier_defaults=("gpt-4.1", "gpt-4.1-mini"),
+)

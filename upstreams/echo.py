@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+from collections.abc import Mapping
+
 from translate.anthropic_to_chat_request import ChatTarget
 from translate.sse import encode_chat_chunk
+from upstreams.provider import Provider, ProviderDefaults, ProviderSpec
 
 HINT = (
     "This reply comes from switchboard's built-in echo provider: no model was called. "
@@ -74,28 +77,19 @@ def echo_reply(body: dict) -> str:
     return f"{HINT}\n\nYou said: {quoted}" if quoted else HINT
 
 
-class EchoProvider:
+class EchoProvider(Provider):
     name = "echo"
-    dialect = "openai"
-    rewrites_requests = False
+    dialect = "chat"
     well_known_models = ("echo",)
 
     def describe(self) -> str:
         return "built-in, no network"
 
-    thought_signatures = False
-    buffer_tool_calls = False
-
     def target(self, model: str) -> ChatTarget:
         return ChatTarget(model=model, reasoning=False)
 
-    def upstream_model(self, model: str) -> str:
-        return model
-
-    def prepare(self, body: dict) -> dict:
-        return body
-
-    async def send(self, client: object, body: bytes, *, model: str, extra_headers: object = (), client_headers: object = None) -> MemoryResponse:
+    async def send(self, client: object, body: bytes, *, model: str, extra_headers: object = (), client_headers: object = None,
+                   path: str | None = None) -> MemoryResponse:
         request = json.loads(body)
         text = echo_reply(request)
         prompt_tokens = len(body) // 4
@@ -124,3 +118,18 @@ class EchoProvider:
         frames.append(encode_chat_chunk(dict(chunk, choices=[], usage=usage)))
         frames.append(b"data: [DONE]\n\n")
         return MemoryResponse(200, [("content-type", "text/event-stream")], frames)
+
+
+def _never_configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
+    return False  # built in: always there, and never counted as a configured upstream
+
+
+SPEC = ProviderSpec(
+    name="echo",
+    dialect="chat",
+    variables="nothing: it is built in",
+    configured=_never_configured,
+    from_env=lambda env, defaults: EchoProvider(),
+    tier_defaults=("gpt-4.1", "gpt-4.1-mini"),
+    builtin=True,
+)

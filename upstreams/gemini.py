@@ -13,11 +13,17 @@ Policies (PROTOCOLS.md 5):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from translate.anthropic_to_chat_request import ChatTarget
-from translate.gemini import prepare_gemini_request
-from upstreams.google_auth import GoogleCredentials
+from upstreams import settings
 from upstreams.http import HTTPClient
 from upstreams.openai import OpenAICompatibleProvider
+from upstreams.provider import ProviderDefaults, ProviderSpec
+
+if TYPE_CHECKING:
+    from upstreams.google_auth import GoogleCredentials
 
 AI_STUDIO_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
 # Gemini 2.5 models take up to 65536 output tokens.
@@ -32,15 +38,16 @@ def vertex_base_url(project: str, location: str) -> str:
 
 class GeminiProvider(OpenAICompatibleProvider):
     well_known_models = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite")
-    thought_signatures = True
-    # Gemini sends each tool call whole; buffering also catches a signature sent in a later delta.
-    buffer_tool_calls = True
     rewrites_requests = True
 
     def __init__(self, base_url: str, api_key: str | None, *, credentials: GoogleCredentials | None = None,
                  max_tokens_limit: int | None = None) -> None:
+        # Imported here, not at the top: only a configured Gemini carries the schema cleaner.
+        from translate.gemini import prepare_gemini_request
+
         super().__init__("gemini", base_url, api_key, max_tokens_limit=max_tokens_limit)
         self.credentials = credentials
+        self._prepare = prepare_gemini_request
 
     def describe(self) -> str:
         if self.credentials is not None:
@@ -55,7 +62,10 @@ class GeminiProvider(OpenAICompatibleProvider):
             max_tokens_limit=min(caps),
             send_user=False,
             send_reasoning_content=False,
+            # Thought signatures (and <thought> tags) ride through Anthropic clients: translate/gemini.py.
             thought_signatures=True,
+            # Gemini sends each tool call whole; buffering also catches a signature sent in a later delta.
+            buffer_tool_calls=True,
             max_stop_sequences=5,
         )
 
@@ -66,7 +76,7 @@ class GeminiProvider(OpenAICompatibleProvider):
         return model
 
     def prepare(self, body: dict) -> dict:
-        return prepare_gemini_request(body)
+        return self._prepare(body)
 
     async def auth_headers(self, client: HTTPClient) -> list[tuple[str, str]]:
         if self.credentials is None:
@@ -75,3 +85,40 @@ class GeminiProvider(OpenAICompatibleProvider):
         if self.credentials.quota_project:
             headers.append(("x-goog-user-project", self.credentials.quota_project))
         return headers
+
+
+def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
+    return bool(settings.text(env, "GEMINI_API_KEY")) or settings.boolean(env, "USE_VERTEX_AUTH", False)
+
+
+def _from_env(env: Mapping[str, str], defaults: ProviderDefaults) -> GeminiProvider:
+    if not settings.boolean(env, "USE_VERTEX_AUTH", False):
+        base_url = settings.url(env, "GEMINI_BASE_URL", AI_STUDIO_BASE_URL)
+        return GeminiProvider(base_url, settings.text(env, "GEMINI_API_KEY"), max_tokens_limit=defaults.max_tokens_limit)
+    # Vertex AI only: the credentials module (RS256 signing, ADC discovery) is loaded when used.
+    from upstreams.google_auth import GoogleAuthError, load_credentials
+
+    try:
+        credentials = load_credentials(env)
+    except GoogleAuthError as error:
+        raise settings.ConfigError(f"USE_VERTEX_AUTH=true but no usable Google credentials: {error}") from None
+    explicit_base = settings.text(env, "VERTEX_BASE_URL")
+    project = settings.text(env, "VERTEX_PROJECT") or credentials.project_id
+    if not project and not explicit_base:
+        raise settings.ConfigError("VERTEX_PROJECT is required with USE_VERTEX_AUTH=true (or set VERTEX_BASE_URL)")
+    if explicit_base:
+        base_url = settings.url(env, "VERTEX_BASE_URL", "")
+    else:
+        base_url = vertex_base_url(project, settings.text(env, "VERTEX_LOCATION") or "us-central1")
+    return GeminiProvider(base_url, None, credentials=credentials, max_tokens_limit=defaults.max_tokens_limit)
+
+
+SPEC = ProviderSpec(
+    name="gemini",
+    dialect="chat",
+    variables="GEMINI_API_KEY, or USE_VERTEX_AUTH=true with VERTEX_PROJECT and VERTEX_LOCATION",
+    configured=_configured,
+    from_env=_from_env,
+    aliases=("google",),
+    tier_defaults=("gemini-2.5-pro", "gemini-2.5-flash"),
+)

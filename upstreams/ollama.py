@@ -13,8 +13,12 @@ Policies (PROTOCOLS.md 7):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from translate.anthropic_to_chat_request import ChatTarget
+from upstreams import settings
 from upstreams.openai import OpenAICompatibleProvider
+from upstreams.provider import ProviderDefaults, ProviderSpec
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"
 UNSUPPORTED_FIELDS = ("user", "tool_choice", "parallel_tool_calls", "logprobs", "top_logprobs", "n", "reasoning_effort")
@@ -48,3 +52,21 @@ def _inline_images_only(message: dict) -> dict:
         else:
             parts.append(part)
     return dict(message, content=parts)
+
+
+def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
+    # PREFERRED_PROVIDER=ollama alone is enough: Ollama's default address needs no other setting.
+    return bool(settings.text(env, "OLLAMA_BASE_URL")) or defaults.preferred == "ollama"
+
+
+def _from_env(env: Mapping[str, str], defaults: ProviderDefaults) -> OllamaProvider:
+    return OllamaProvider(settings.url(env, "OLLAMA_BASE_URL", DEFAULT_BASE_URL), max_tokens_limit=defaults.max_tokens_limit)
+
+
+SPEC = ProviderSpec(
+    name="ollama",
+    dialect="chat",
+    variables=f"OLLAMA_BASE_URL (or PREFERRED_PROVIDER=ollama for {DEFAULT_BASE_URL})",
+    configured=_configured,
+    from_env=_from_env,
+)

@@ -15,8 +15,14 @@ Policies:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from translate.anthropic_to_chat_request import ChatTarget, is_reasoning_model
+from upstreams import settings
 from upstreams.http import HTTPClient, UpstreamResponse
+from upstreams.provider import Provider, ProviderDefaults, ProviderSpec
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 # Known completion-token caps, matched by the longest prefix of the model name.
 KNOWN_OUTPUT_CAPS = {
@@ -39,32 +45,23 @@ def known_output_cap(model: str, caps: dict[str, int] = KNOWN_OUTPUT_CAPS) -> in
     return best[1] if best else None
 
 
-class OpenAICompatibleProvider:
-    """An upstream speaking OpenAI Chat Completions at `{base_url}/chat/completions`.
+class OpenAICompatibleProvider(Provider):
+    """An upstream speaking Chat Completions at `{base_url}/chat/completions`.
 
     Subclasses (Azure, Gemini, Ollama) override the hooks below for their URL, auth and quirks:
     `chat_url`, `auth_headers`, `target`, `prepare`, and the class attributes.
     """
 
-    dialect = "openai"
+    dialect = "chat"
     well_known_models: tuple[str, ...] = (
         "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini", "gpt-5", "gpt-5-mini",
     )
-    # Carry Gemini thought signatures (and <thought> tags) through Anthropic clients: translate/gemini.py.
-    thought_signatures = False
-    # Emit each tool call whole at the finish: for upstreams that interleave parallel calls' fragments.
-    buffer_tool_calls = False
-    # True when `prepare` changes requests: then even same-dialect (passthrough) requests go through it.
-    rewrites_requests = False
 
     def __init__(self, name: str, base_url: str, api_key: str | None, *, max_tokens_limit: int | None = None) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.max_tokens_limit = max_tokens_limit
-
-    def describe(self) -> str:
-        return self.base_url
 
     def output_cap(self, model: str) -> int | None:
         caps = [cap for cap in (known_output_cap(model), self.max_tokens_limit) if cap]
@@ -73,14 +70,6 @@ class OpenAICompatibleProvider:
     def target(self, model: str) -> ChatTarget:
         """How the Anthropic request translator should shape a request for `model`."""
         return ChatTarget(model=model, reasoning=is_reasoning_model(model), max_tokens_limit=self.output_cap(model))
-
-    def upstream_model(self, model: str) -> str:
-        """The model name as this provider wants it in the body."""
-        return model
-
-    def prepare(self, body: dict) -> dict:
-        """Provider quirks applied to an OpenAI-dialect request body (none for plain OpenAI)."""
-        return body
 
     def chat_url(self, model: str) -> str:
         return f"{self.base_url}/chat/completions"
@@ -96,6 +85,7 @@ class OpenAICompatibleProvider:
         model: str,
         extra_headers: list[tuple[str, str]] = (),
         client_headers: dict[str, str] | None = None,
+        path: str | None = None,
     ) -> UpstreamResponse:
         """POST an already-serialised chat.completions body; returns once the response head arrived.
 
@@ -104,3 +94,26 @@ class OpenAICompatibleProvider:
         headers = [("content-type", "application/json"), ("accept", "application/json, text/event-stream")]
         headers += await self.auth_headers(client)
         return await client.request("POST", self.chat_url(model), headers + list(extra_headers), body)
+
+
+def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
+    return bool(settings.text(env, "OPENAI_API_KEY") or settings.text(env, "OPENAI_BASE_URL"))
+
+
+def _from_env(env: Mapping[str, str], defaults: ProviderDefaults) -> OpenAICompatibleProvider:
+    return OpenAICompatibleProvider(
+        "openai",
+        settings.url(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL),
+        settings.text(env, "OPENAI_API_KEY"),
+        max_tokens_limit=defaults.max_tokens_limit,
+    )
+
+
+SPEC = ProviderSpec(
+    name="openai",
+    dialect="chat",
+    variables="OPENAI_API_KEY (and OPENAI_BASE_URL for other OpenAI-compatible servers)",
+    configured=_configured,
+    from_env=_from_env,
+    tier_defaults=("gpt-4.1", "gpt-4.1-mini"),
+)

@@ -4,8 +4,9 @@ Policies:
 - A route is computed once per request, by `resolve_route`, from the frozen `RoutingTable` built at
   start-up; everything downstream reads the route and nothing re-derives it.
 - Order of rules: `MODEL_ALIASES` first (an alias may name a `provider/model`), then an explicit
-  `provider/` prefix (sent to that provider with the prefix removed), then, on the OpenAI front
-  only, a `claude-` name goes unchanged to Anthropic when Anthropic is configured; then Claude's
+  `provider/` prefix (sent to that provider with the prefix removed; each provider's SPEC declares
+  its prefixes), then, on a front other than Anthropic's, a `claude-` name goes unchanged to
+  Anthropic when Anthropic is configured; then Claude's
   family names (haiku -> SMALL_MODEL, sonnet -> MIDDLE_MODEL, opus -> BIG_MODEL on the preferred
   provider; a tier left unset keeps the requested name), and any other name passes through
   unchanged to the preferred provider.
@@ -19,15 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Prefixes a client may write as `provider/model`, and the provider each one selects.
-PROVIDER_PREFIXES = {
-    "openai": "openai",
-    "azure": "azure",
-    "gemini": "gemini",
-    "anthropic": "anthropic",
-    "ollama": "ollama",
-    "echo": "echo",
-}
+from upstreams.registry import provider_prefixes
 
 # Claude family words and the tier each maps to.
 FAMILY_TIERS = (("haiku", "small"), ("sonnet", "middle"), ("opus", "big"))
@@ -51,6 +44,8 @@ class RoutingTable:
     small_model: str | None
     configured: frozenset[str]
     aliases: dict[str, str] = field(default_factory=dict)
+    # `prefix/` a client may write before a model name -> the provider it selects (from the SPECs).
+    prefixes: dict[str, str] = field(default_factory=provider_prefixes)
 
     def tier_model(self, tier: str) -> str | None:
         return {"big": self.big_model, "middle": self.middle_model, "small": self.small_model}[tier]
@@ -67,7 +62,7 @@ class RoutingTable:
             f"other  -> {shown(None)}",
         ]
         if "anthropic" in self.configured and self.preferred != "anthropic":
-            lines.append("claude-* on the OpenAI front -> anthropic/<name as requested>")
+            lines.append("claude-* on the chat front -> anthropic/<name as requested>")
         lines += [f"{alias} -> {target}" for alias, target in sorted(self.aliases.items())]
         return lines
 
@@ -76,11 +71,11 @@ def resolve_route(requested: str, table: RoutingTable, front: str = "anthropic")
     """The route for `requested` (the client's `model` field) on `front`. Never raises."""
     name = table.aliases.get(requested, requested)
     prefix, slash, rest = name.partition("/")
-    if slash and prefix in PROVIDER_PREFIXES and rest:
-        provider = PROVIDER_PREFIXES[prefix]
+    if slash and prefix in table.prefixes and rest:
+        provider = table.prefixes[prefix]
         return Route(provider, rest, requested, provider in table.configured)
     lowered = name.lower()
-    if front == "openai" and lowered.startswith("claude-") and "anthropic" in table.configured:
+    if front != "anthropic" and lowered.startswith("claude-") and "anthropic" in table.configured:
         return Route("anthropic", name, requested)
     for word, tier in FAMILY_TIERS:
         if word in lowered:

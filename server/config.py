@@ -1,0 +1,234 @@
+"""Configuration: every setting parsed once at start, from one mapping, into a frozen `Config`.
+
+Policies:
+- The mapping is the real environment over a `.env` file (real environment variables win).
+- The server's own settings are parsed here; each provider module parses its own variables from
+  the same mapping (upstreams/registry.py lists them), so a provider is declared in one place.
+- A bad value raises `ConfigError` naming the variable; main() exits 2 with that one line.
+- Unset, PREFERRED_PROVIDER is the first configured provider in registry order.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from upstreams import settings
+from upstreams.outbound_proxy import ProxySettings
+from upstreams.provider import Provider, ProviderDefaults
+from upstreams.registry import provider_specs, spec_named
+from upstreams.settings import ConfigError
+
+__all__ = ["VERSION", "Config", "ConfigError", "load_environment", "parse_env_file"]
+
+VERSION = "0.1.0"
+SECONDS = 1.0
+MIB = 1024 * 1024
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """Parse `.env` text: `KEY=value` lines, `#` comments, optional `export `, single or double quotes.
+
+    Double-quoted values understand \\n, \\t, \\" and \\\\; an unquoted value ends at ` #`.
+    """
+    values: dict[str, str] = {}
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, equals, value = line.partition("=")
+        key = key.strip()
+        if not equals or not key.replace("_", "").isalnum():
+            continue
+        value = value.strip()
+        if value[:1] in ("'", '"') and value.find(value[0], 1) > 0:
+            quote = value[0]
+            if quote == '"':
+                # Find the closing quote that is not escaped.
+                end = 1
+                while end < len(value) and value[end] != '"':
+                    end += 2 if value[end] == "\\" else 1
+                inner = value[1:end]
+                for escaped, plain in (("\\n", "\n"), ("\\t", "\t"), ('\\"', '"'), ("\\\\", "\\")):
+                    inner = inner.replace(escaped, plain)
+                value = inner
+            else:
+                value = value[1 : value.find(quote, 1)]
+        else:
+            comment = value.find(" #")
+            if comment >= 0:
+                value = value[:comment].rstrip()
+        values[key] = value
+    return values
+
+
+def load_environment(env_file: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings to use: `env_file` (or ./.env when present) overlaid by the real environment."""
+    path = env_file or (".env" if os.path.isfile(".env") else None)
+    values: dict[str, str] = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                values = parse_env_file(handle.read())
+        except OSError as error:
+            raise ConfigError(f"--env-file {path}: {error.strerror}") from None
+    values.update(environ)
+    return values
+
+
+def _aliases(env: Mapping[str, str]) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for item in env.get("MODEL_ALIASES", "").split(","):
+        if not item.strip():
+            continue
+        alias, equals, target = item.partition("=")
+        if not equals or not alias.strip() or not target.strip():
+            raise ConfigError(f"MODEL_ALIASES entry {item.strip()!r} is not alias=model")
+        aliases[alias.strip()] = target.strip()
+    return aliases
+
+
+def _providers(env: Mapping[str, str], defaults: ProviderDefaults) -> dict[str, Provider]:
+    """Every provider the settings configure, built by its own module; built-in ones first."""
+    specs = sorted(provider_specs(), key=lambda spec: not spec.builtin)
+    return {spec.name: spec.from_env(env, defaults) for spec in specs if spec.builtin or spec.configured(env, defaults)}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting, parsed once at start. Build it with `Config.from_env`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8082
+    log_level: str = "INFO"
+    log_file: str | None = None
+    log_file_backup_count: int = 7
+    proxy_api_keys: tuple[str, ...] = ()
+    allow_anonymous: bool = False
+    # Providers, each built by its module from the settings, by name (the built-in echo included).
+    providers: dict[str, Provider] = field(default_factory=dict)
+    preferred_provider: str = "openai"
+    big_model: str | None = "gpt-4.1"
+    middle_model: str | None = "gpt-4.1"
+    small_model: str | None = "gpt-4.1-mini"
+    model_aliases: dict[str, str] = field(default_factory=dict)
+    proxies: ProxySettings | None = None
+    max_request_bytes: int = 32 * MIB
+    connect_timeout: float = 10 * SECONDS
+    read_timeout: float = 300 * SECONDS
+    ping_interval: float = 10 * SECONDS
+    request_timeout: float = 0.0  # 0 = no total limit
+    max_retries: int = 2
+    fallback_models: tuple[str, ...] = ()
+    max_concurrent_upstream: int = 64
+    upstream_queue_timeout: float = 30 * SECONDS
+    max_connections: int = 1024
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout: float = 30 * SECONDS
+    body_timeout: float = 120 * SECONDS
+    metrics_public: bool = False
+    log_format: str = "text"
+    instance_id: str = ""
+    workers: int = 1
+    shutdown_grace: float = 30 * SECONDS
+    ssl_cert_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        """Parse settings from a mapping of environment variables; raises ConfigError naming the variable."""
+        port = settings.integer(env, "PORT", 8082, minimum=0, maximum=65535)
+        log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"LOG_LEVEL={log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+
+        def text(name: str) -> str | None:
+            return settings.text(env, name)
+
+        requested = (text("PREFERRED_PROVIDER") or "").lower()
+        requested_spec = spec_named(requested) if requested else None
+        if requested and requested_spec is None:
+            names = [name for spec in provider_specs() for name in (spec.name, *spec.aliases)]
+            raise ConfigError(f"PREFERRED_PROVIDER={requested!r} is not one of {', '.join(names)}")
+        defaults = ProviderDefaults(
+            preferred=requested_spec.name if requested_spec else "",
+            max_tokens_limit=settings.integer(env, "MAX_TOKENS_LIMIT", 0, minimum=0) or None,
+            default_max_tokens=settings.integer(env, "DEFAULT_MAX_TOKENS", 16384, minimum=1),
+            system_prompt=env.get("SYSTEM_PROMPT") or None,
+        )
+        providers = _providers(env, defaults)
+        # Unset, the preferred provider is the first one configured, else the first in the registry.
+        specs = provider_specs()
+        configured = [spec for spec in specs if spec.name in providers and not spec.builtin]
+        preferred_spec = requested_spec or (configured[0] if configured else specs[0])
+        try:
+            proxies = ProxySettings.from_env(env)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        # On Anthropic, Claude names are already right: a tier left unset keeps the requested name.
+        big_default, small_default = preferred_spec.tier_defaults
+        big = text("BIG_MODEL") or big_default
+        ssl_cert_file = text("SSL_CERT_FILE")
+        if ssl_cert_file and not os.path.isfile(ssl_cert_file):
+            raise ConfigError(f"SSL_CERT_FILE={ssl_cert_file!r} does not exist")
+        return cls(
+            host=(env.get("HOST") or "127.0.0.1").strip(),
+            port=port,
+            log_level=log_level,
+            log_file=text("LOG_FILE"),
+            log_file_backup_count=settings.integer(env, "LOG_FILE_BACKUP_COUNT", 7),
+            proxy_api_keys=tuple(k.strip() for k in env.get("PROXY_API_KEY", "").split(",") if k.strip()),
+            allow_anonymous=settings.boolean(env, "ALLOW_ANONYMOUS", False),
+            providers=providers,
+            preferred_provider=preferred_spec.name,
+            big_model=big,
+            middle_model=text("MIDDLE_MODEL") or big,
+            small_model=text("SMALL_MODEL") or small_default,
+            model_aliases=_aliases(env),
+            proxies=proxies,
+            max_request_bytes=settings.integer(env, "MAX_REQUEST_BYTES", 32 * MIB, minimum=1024),
+            connect_timeout=settings.seconds(env, "CONNECT_TIMEOUT", 10 * SECONDS) or 10 * SECONDS,
+            read_timeout=settings.seconds(env, "READ_TIMEOUT", 300 * SECONDS) or 300 * SECONDS,
+            ping_interval=settings.seconds(env, "PING_INTERVAL", 10 * SECONDS) or 10 * SECONDS,
+            request_timeout=settings.seconds(env, "REQUEST_TIMEOUT", 0.0),
+            max_retries=settings.integer(env, "MAX_RETRIES", 2, maximum=10),
+            fallback_models=tuple(m.strip() for m in env.get("FALLBACK_MODELS", "").split(",") if m.strip()),
+            max_concurrent_upstream=settings.integer(env, "MAX_CONCURRENT_UPSTREAM", 64),
+            upstream_queue_timeout=settings.seconds(env, "UPSTREAM_QUEUE_TIMEOUT", 30 * SECONDS),
+            max_connections=settings.integer(env, "MAX_CONNECTIONS", 1024, minimum=1),
+            max_header_bytes=settings.integer(env, "MAX_HEADER_BYTES", 64 * 1024, minimum=1024),
+            max_headers=settings.integer(env, "MAX_HEADERS", 100, minimum=8),
+            header_timeout=settings.seconds(env, "HEADER_TIMEOUT", 30 * SECONDS) or 30 * SECONDS,
+            body_timeout=settings.seconds(env, "BODY_TIMEOUT", 120 * SECONDS) or 120 * SECONDS,
+            metrics_public=settings.boolean(env, "METRICS_PUBLIC", False),
+            log_format=settings.choice(env, "LOG_FORMAT", ("text", "json")),
+            # Shared by the workers of one server (set by the supervisor), so a loop through any of them is seen.
+            instance_id=text("SWITCHBOARD_INSTANCE_ID") or secrets.token_hex(8),
+            workers=settings.integer(env, "WORKERS", 1, minimum=1, maximum=64),
+            shutdown_grace=settings.seconds(env, "SHUTDOWN_GRACE", 30 * SECONDS),
+            ssl_cert_file=ssl_cert_file,
+        )
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for redaction."""
+        values = list(self.proxy_api_keys)
+        for provider in self.providers.values():
+            values += provider.secrets()
+        if self.proxies is not None:
+            for url in (self.proxies.https_proxy, self.proxies.http_proxy):
+                values.append(urlsplit(url).password if url else None)
+        return [value for value in values if value]
+
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False

@@ -1,0 +1,508 @@
+"""The gateway: routes, auth, and the one serve path every front dialect goes through.
+
+A request flows one way: route (front dialect, provider, model) -> the hops between the front's
+dialect and the provider's (translate/dialects.py; none for passthrough) -> the provider sends it
+through the pooled client -> the answer comes back through the same hops, whole or streamed.
+
+Policies:
+- Nothing here asks which dialect or provider it is handling: the front `Dialect`, the provider's
+  `SPEC` and the pair table say everything that differs.
+- Retries (`open_upstream`) and fallbacks (`answer`) happen only while nothing has reached the
+  client; after that, a failure ends the stream with the front's own stream error.
+- A stream's response head is committed by the first upstream event or the first heartbeat, so an
+  upstream error that arrives quickly still reaches the client with its own HTTP status.
+- Passthrough never rewrites the answer: status, body and every stream byte go back untouched, and
+  usage is read on the side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Mapping
+
+from server.config import VERSION, Config
+from server.connection import JSON_HEADERS, SSE_HEADERS, Request, ResponseWriter
+from server.logs import Redactor
+from server.metrics import Metrics
+from translate.dialects import ResponseIds, StreamTranslator, hops_between, open_exchange
+from translate.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    NotFound,
+    ProxyError,
+    UpstreamUnavailable,
+    error_from_upstream,
+)
+from translate.sse import SSEDecoder, dumps
+from translate.tokens import estimate_input_tokens
+from translate.usage import UsageReader
+from upstreams.http import ClientSettings, HTTPClient
+from upstreams.provider import Provider
+from upstreams.registry import provider_specs, spec_named
+from upstreams.resilience import ConcurrencyLimiter, RetryPolicy, send_with_retries
+from upstreams.routing import Route, RoutingTable, resolve_route
+from upstreams.settings import ConfigError
+
+log = logging.getLogger("switchboard")
+
+# Marks every request the proxy sends upstream; a request arriving with this proxy's own mark is a loop.
+LOOP_HEADER = "x-switchboard-hop"
+# Upstream response headers worth passing back to the client (rate-limit state, retry hints).
+FORWARDED_RESPONSE_HEADER_PREFIXES = ("retry-after", "anthropic-ratelimit-", "x-ratelimit-")
+# After a translated stream finished, the upstream's last bytes are read this long, so its
+# connection can go back to the pool.
+AFTER_END_DRAIN_TIMEOUT = 1.0
+# Names Claude Code's model picker keeps (ids starting with "claude"); they route through the tiers.
+CLAUDE_MODEL_NAMES = ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
+MODELS_CREATED = 1735689600
+MODELS_CREATED_AT = "2025-01-01T00:00:00Z"
+
+
+def provider_variables(name: str) -> str:
+    """What to set to configure provider `name`, for error messages and the banner."""
+    spec = spec_named(name)
+    return spec.variables if spec else "its variables"
+
+
+class Gateway:
+    """Holds what lives as long as the server: config, providers, routing table, upstream client."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.providers: dict[str, Provider] = dict(config.providers)
+        builtin = [spec.name for spec in provider_specs() if spec.builtin]
+        self.echo_fallback = all(name in builtin for name in self.providers)
+        preferred = builtin[0] if self.echo_fallback else config.preferred_provider
+        self.routing = RoutingTable(
+            preferred=preferred,
+            big_model=config.big_model,
+            middle_model=config.middle_model,
+            small_model=config.small_model,
+            configured=frozenset(self.providers),
+            aliases=config.model_aliases,
+        )
+        self.client = HTTPClient(
+            ClientSettings(
+                connect_timeout=config.connect_timeout,
+                read_timeout=config.read_timeout,
+                ca_file=config.ssl_cert_file,
+                proxies=config.proxies,
+            )
+        )
+        self.dropped_tools_logged: set[str] = set()
+        self.instance_id = config.instance_id
+        self.upstream_marks = [(LOOP_HEADER, self.instance_id)]
+        self.redact = Redactor(config.secrets())
+        self.metrics = Metrics()
+        self.retry_policy = RetryPolicy(max_retries=config.max_retries)
+        self.limiter = ConcurrencyLimiter(config.max_concurrent_upstream, config.upstream_queue_timeout)
+        for fallback in config.fallback_models:
+            route = resolve_route(fallback, self.routing)
+            if not route.configured:
+                raise ConfigError(
+                    f"FALLBACK_MODELS entry {fallback!r} routes to {route.provider}, which is not configured: "
+                    f"set {provider_variables(route.provider)}"
+                )
+        self.routes = {
+            ("POST", "/v1/messages"): self.handle_front,
+            ("POST", "/v1/messages/count_tokens"): self.handle_count_tokens,
+            ("POST", "/v1/chat/completions"): self.handle_front,
+            ("GET", "/v1/models"): self.handle_models,
+            ("GET", "/health"): self.handle_health,
+            ("GET", "/"): self.handle_root,
+            ("HEAD", "/"): self.handle_root,
+            ("HEAD", "/health"): self.handle_health,
+            ("POST", "/api/event_logging/batch"): self.handle_event_logging,
+            ("GET", "/metrics"): self.handle_metrics,
+        }
+        self.paths = frozenset(path for _, path in self.routes)
+
+    # ---- routing and auth ------------------------------------------------------------------
+
+    def authorized(self, headers: Mapping[str, str]) -> bool:
+        """True when no key is configured or the request carries one (constant-time comparison)."""
+        if not self.config.proxy_api_keys:
+            return True
+        offered = headers.get("x-api-key", "")
+        authorization = headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            offered = offered or authorization[7:].strip()
+        matched = False
+        for key in self.config.proxy_api_keys:
+            # Compare against every key so the time taken does not reveal which one matched.
+            matched |= hmac.compare_digest(offered.encode(), key.encode())
+        return matched
+
+    def route(self, model: str, front: str) -> Route:
+        route = resolve_route(model, self.routing, front)
+        if not route.configured:
+            raise InvalidRequest(
+                f"model {model!r} routes to provider {route.provider!r}, which is not configured: "
+                f"set {provider_variables(route.provider)}"
+            )
+        return route
+
+    async def dispatch(self, request: Request, out: ResponseWriter) -> None:
+        """Run the handler for the request's method and path; raises ProxyError for the caller to render."""
+        path = request.path
+        handler = self.routes.get((request.method, path))
+        if handler is None:
+            if path in self.paths:
+                raise ProxyError(f"method {request.method} is not allowed on {path}", status=405, error_type="invalid_request_error")
+            raise NotFound(f"no route for {request.method} {path}")
+        needs_key = path.startswith("/v1/") or (path == "/metrics" and not self.config.metrics_public)
+        if needs_key and not self.authorized(request.headers):
+            raise AuthenticationFailed("invalid or missing API key: send it as x-api-key or Authorization: Bearer")
+        if request.headers.get(LOOP_HEADER) == self.instance_id:
+            raise ProxyError(
+                "loop detected: this request was sent by this proxy to itself; an upstream base URL "
+                "(OPENAI_BASE_URL, ANTHROPIC_BASE_URL, ...) points back at the proxy",
+                status=508,
+                error_type="invalid_request_error",
+            )
+        await handler(request, out)
+
+    # ---- small endpoints -------------------------------------------------------------------
+
+    async def handle_root(self, request: Request, out: ResponseWriter) -> None:
+        body = {"name": "switchboard", "version": VERSION, "endpoints": sorted(self.paths)}
+        await out.send(200, JSON_HEADERS, dumps(body).encode())
+
+    async def handle_health(self, request: Request, out: ResponseWriter) -> None:
+        body = {"status": "ok", "version": VERSION, "providers": sorted(self.providers), "pid": os.getpid()}
+        await out.send(200, JSON_HEADERS, dumps(body).encode())
+
+    async def handle_metrics(self, request: Request, out: ResponseWriter) -> None:
+        stats = self.client.pool_stats()
+        self.metrics.set("switchboard_upstream_pool_connections", stats["idle"], state="idle")
+        self.metrics.set("switchboard_upstream_pool_connections", stats["active"], state="active")
+        body = self.metrics.render().encode()
+        await out.send(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], body)
+
+    async def handle_event_logging(self, request: Request, out: ResponseWriter) -> None:
+        # Claude Code's telemetry; nothing to forward. Answer quietly.
+        await out.send(204, [], b"")
+
+    async def handle_count_tokens(self, request: Request, out: ResponseWriter) -> None:
+        body = parse_json_object(request.body)
+        if not isinstance(body.get("messages"), list):
+            raise InvalidRequest("messages: field required (a list of messages)", param="messages")
+        model = body.get("model")
+        if isinstance(model, str) and model:
+            route = request.route = self.route(model, request.front.name)
+            provider = self.providers[route.provider]
+            # An upstream of the front's own dialect counts exactly; any other gets the local estimate.
+            same_dialect = not hops_between(request.front.name, provider.dialect)
+            if same_dialect and await self.forward_count_tokens(request, out, provider, body, route):
+                return
+        tokens = estimate_input_tokens(body)
+        request.usage.input_tokens = tokens
+        await out.send(200, JSON_HEADERS, dumps({"input_tokens": tokens}).encode())
+
+    async def forward_count_tokens(self, request: Request, out: ResponseWriter, provider: Provider, body: dict,
+                                   route: Route) -> bool:
+        """Exact counts from the upstream; False (use the local estimate) when it cannot answer."""
+        payload = request.body if route.model == route.requested else dumps(dict(body, model=route.model)).encode()
+        try:
+            response = await provider.send(
+                self.client, payload, model=route.model, client_headers=request.headers, path=request.path,
+                extra_headers=[("x-request-id", request.request_id), *self.upstream_marks],
+            )
+            async with response:
+                raw = await response.read()
+        except ProxyError as error:
+            log.info("request_id=%s count_tokens upstream failed (%s); using the local estimate", request.request_id, error.message)
+            return False
+        if response.status != 200:
+            log.info("request_id=%s count_tokens upstream answered %d; using the local estimate", request.request_id, response.status)
+            return False
+        try:
+            counted = json.loads(raw).get("input_tokens")
+        except (ValueError, AttributeError):
+            counted = None
+        request.usage.input_tokens = counted if isinstance(counted, int) else 0
+        await out.send(200, JSON_HEADERS, raw)
+        return True
+
+    async def handle_models(self, request: Request, out: ResponseWriter) -> None:
+        """One list in both shapes: OpenAI's (object, owned_by, created) and Anthropic's (type, display_name, ...)."""
+        data = [
+            {
+                "id": model_id,
+                "object": "model",
+                "type": "model",
+                "created": MODELS_CREATED,
+                "created_at": MODELS_CREATED_AT,
+                "owned_by": owner,
+                "display_name": model_id,
+            }
+            for model_id, owner in self.model_ids()
+        ]
+        body = {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+        await out.send(200, JSON_HEADERS, dumps(body).encode())
+
+    def model_ids(self) -> list[tuple[str, str]]:
+        """(id, provider) for every model name this proxy can route, without duplicates, in a stable order."""
+        table = self.routing
+        listed: dict[str, str] = {}
+        # Claude names route everywhere (through the tiers); Claude Code's picker keeps only these.
+        for name in CLAUDE_MODEL_NAMES:
+            listed.setdefault(name, resolve_route(name, table).provider)
+        for model in (table.big_model, table.middle_model, table.small_model):
+            if model:
+                listed.setdefault(model, table.preferred)
+        for alias in table.aliases:
+            listed.setdefault(alias, resolve_route(alias, table).provider)
+        for name, provider in self.providers.items():
+            for model in provider.well_known_models:
+                model_id = model if name == table.preferred else f"{name}/{model}"
+                listed.setdefault(model_id, name)
+        return list(listed.items())
+
+    # ---- the one serve path ----------------------------------------------------------------
+
+    async def handle_front(self, request: Request, out: ResponseWriter) -> None:
+        """A front's main endpoint (Messages, Chat Completions): route, fall back, serve."""
+        body = parse_json_object(request.body)
+        model = required_model(body)
+        request.stream = body.get("stream") is True
+        if request.stream:
+            # Heartbeats may flow from now on; the first one commits a 200 head.
+            out.prepare_stream(200, SSE_HEADERS)
+            out.start_heartbeat(request.front.heartbeat, self.config.ping_interval)
+        await self.answer(request, out, body, model)
+
+    def routes_for(self, model: str, front: str) -> list[Route]:
+        """The primary route for `model`, then each FALLBACK_MODELS route that differs from it."""
+        routes = [self.route(model, front)]
+        for fallback in self.config.fallback_models:
+            route = resolve_route(fallback, self.routing, front)
+            route = Route(route.provider, route.model, model, route.configured)
+            if route.configured and (route.provider, route.model) not in {(r.provider, r.model) for r in routes}:
+                routes.append(route)
+        return routes
+
+    async def answer(self, request: Request, out: ResponseWriter, body: dict, model: str) -> None:
+        """Serve from the primary route; on a retryable failure before any content, try each fallback."""
+        routes = self.routes_for(model, request.front.name)
+        for position, route in enumerate(routes):
+            request.route, request.fallback = route, position
+            try:
+                async with self.limiter.slot(route.provider):
+                    await self.serve_route(request, out, body, route)
+            except ProxyError as error:
+                self.metrics.inc("switchboard_upstream_errors_total", provider=route.provider, kind=error.error_type)
+                last = position == len(routes) - 1
+                if last or not error.retryable or out.content_started:
+                    raise
+                log.warning(
+                    "request_id=%s %s/%s failed (%s); falling back to %s/%s",
+                    request.request_id, route.provider, route.model, error.message,
+                    routes[position + 1].provider, routes[position + 1].model,
+                )
+                continue
+            if position:
+                self.metrics.inc("switchboard_fallbacks_total", provider=route.provider)
+            return
+
+    async def serve_route(self, request: Request, out: ResponseWriter, body: dict, route: Route) -> None:
+        """Serve the request from one route: passed through, or translated through the pair's hops."""
+        provider = self.providers[route.provider]
+        hops = hops_between(request.front.name, provider.dialect)
+        if not hops:
+            await self.passthrough(request, out, provider, body, route)
+            return
+        ids = ResponseIds(requested_model=route.requested, token=secrets.token_hex(12), created=int(time.time()))
+        exchange = open_exchange(hops, body, provider.target(route.model), ids)
+        for name in exchange.dropped_tools:
+            if name not in self.dropped_tools_logged:
+                self.dropped_tools_logged.add(name)
+                log.warning("dropping server tool %s: provider %s cannot run it", name, route.provider)
+        payload = self.upstream_payload(request, provider.prepare(exchange.body))
+        response = await self.open_upstream(request, provider, route, payload)
+        if not request.stream:
+            answer = exchange.response(await self.read_upstream_json(response, route))
+            request.front.read_usage(request.usage, answer)
+            await out.send(200, JSON_HEADERS, dumps(answer).encode())
+            return
+        translator = exchange.stream()
+        try:
+            await self.relay_stream(request, out, response, translator, route)
+        finally:
+            usage = request.usage
+            usage.input_tokens = translator.input_tokens + translator.cache_read_tokens + translator.cache_creation_tokens
+            usage.cached_tokens = translator.cache_read_tokens
+            usage.output_tokens = translator.output_tokens
+
+    async def open_upstream(self, request: Request, provider: Provider, route: Route, payload: bytes, **send_options):
+        """Send the request upstream with retries; returns the response (its status may be a final error)."""
+        headers = [("x-request-id", request.request_id), *self.upstream_marks]
+
+        def send() -> Awaitable:
+            return provider.send(self.client, payload, model=route.model, extra_headers=headers, **send_options)
+
+        def on_retry(reason: str, delay: float) -> None:
+            self.metrics.inc("switchboard_upstream_retries_total", provider=route.provider, reason=reason)
+            log.info("request_id=%s retrying %s/%s after %s in %.2fs", request.request_id, route.provider, route.model, reason, delay)
+
+        return await send_with_retries(send, self.retry_policy, provider=route.provider, jitter=random.random, on_retry=on_retry)
+
+    def upstream_payload(self, request: Request, body: dict) -> bytes:
+        payload = dumps(body).encode()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("request_id=%s upstream body %s", request.request_id, payload[:20000].decode("utf-8", "replace"))
+        return payload
+
+    async def read_upstream_json(self, response, route: Route) -> dict:
+        """A non-stream upstream answer's JSON body, or the ProxyError its status means."""
+        async with response:
+            raw = await response.read()
+        if response.status >= 400:
+            raise error_from_upstream(response.status, raw, provider=route.provider, retry_after=response.header("retry-after"))
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise UpstreamUnavailable(f"{route.provider} upstream returned a body that is not JSON") from None
+        if not isinstance(data, dict):
+            raise UpstreamUnavailable(f"{route.provider} upstream returned JSON that is not an object")
+        return data
+
+    # ---- passthrough -----------------------------------------------------------------------
+
+    async def passthrough(self, request: Request, out: ResponseWriter, provider: Provider, body: dict, route: Route) -> None:
+        """Same dialect on both sides: the request goes up unchanged but for the model name, and the
+        answer (status, body, every stream byte) comes back untouched. Usage is read on the side."""
+        model = provider.upstream_model(route.model)
+        if provider.rewrites_requests:
+            # Same dialect, but the provider rejects what the dialect allows (Gemini, Ollama).
+            payload = dumps(provider.prepare(dict(body, model=model))).encode()
+        elif model == route.requested:
+            payload = request.body
+        else:
+            payload = dumps(dict(body, model=model)).encode()
+        reader = UsageReader(request.front.read_usage)
+        try:
+            response = await self.open_upstream(request, provider, route, payload, client_headers=request.headers)
+        except ProxyError as error:
+            error.passthrough = True  # render the upstream's own error body if it is the last word
+            raise
+        async with response:
+            headers = passed_response_headers(response)
+            streaming = request.stream and response.status < 400 and "event-stream" in (response.header("content-type") or "")
+            if not streaming:
+                raw = await response.read()
+                reader.read_body(raw)
+                request.usage = reader.usage
+                if not out.started:
+                    await out.send(response.status, headers, raw)
+                    return
+                # Heartbeats already committed a 200 stream: report the failure inside it.
+                raise error_from_upstream(response.status, raw, provider=route.provider)
+            out.prepare_stream(response.status, headers)
+            chunks = response.iter_bytes().__aiter__()
+            at_event_boundary = True
+            try:
+                while True:
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    reader.feed(chunk)
+                    # A heartbeat may only go between events, never inside one.
+                    at_event_boundary = out.at_event_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
+                    await out.write(chunk)
+            except ProxyError as error:
+                if not out.started:
+                    raise
+                log.warning("request_id=%s passthrough stream failed: %s", request.request_id, error.message)
+                if not at_event_boundary:
+                    await out.write(b"\n\n")
+                await out.write(request.front.stream_error(error))
+            finally:
+                request.usage = reader.usage
+            await out.end()
+
+    # ---- streaming relay -------------------------------------------------------------------
+
+    async def relay_stream(self, request: Request, out: ResponseWriter, response, translator: StreamTranslator,
+                           route: Route) -> None:
+        """Relay an upstream SSE stream through a stream translator to the client, with heartbeats.
+
+        Raises ProxyError only while no content has been written, so the caller can still fall
+        back or render it with its HTTP status; after that, failures end the stream with the
+        translator's error event.
+        """
+        encode = request.front.encode
+        async with response:
+            if response.status >= 400:
+                raw = await response.read()
+                raise error_from_upstream(response.status, raw, provider=route.provider, retry_after=response.header("retry-after"))
+            decoder = SSEDecoder()
+            chunks = response.iter_bytes().__aiter__()
+            self.metrics.add("switchboard_active_streams", 1)
+            try:
+                while not translator.finished:
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        events = [e for sse in decoder.close() for e in translator.feed(sse)] + translator.close()
+                        if events:
+                            await out.write(b"".join(encode(e) for e in events))
+                        break
+                    events = [e for sse in decoder.feed(chunk) for e in translator.feed(sse)]
+                    if events:
+                        await out.write(b"".join(encode(e) for e in events))
+                else:
+                    # Finished: read the upstream's last bytes briefly, so its connection can be pooled.
+                    with contextlib.suppress(Exception, asyncio.TimeoutError):
+                        while True:
+                            await asyncio.wait_for(chunks.__anext__(), AFTER_END_DRAIN_TIMEOUT)
+            except ProxyError as error:
+                if not out.content_started:
+                    raise
+                log.warning("request_id=%s upstream stream failed: %s", request.request_id, error.message)
+                await out.write(b"".join(encode(e) for e in translator.fail(error)))
+            finally:
+                self.metrics.add("switchboard_active_streams", -1)
+            await out.end()
+
+
+def parse_json_object(body: bytes) -> dict:
+    """The request body as a JSON object; InvalidRequest when it is not one."""
+    if not body:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        value = json.loads(body)
+    except ValueError as error:
+        raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return value
+
+
+def required_model(body: dict) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: field required (a model name string)", param="model")
+    return model
+
+
+def passed_response_headers(response) -> list[tuple[str, str]]:
+    """The upstream response headers a client may see: content type, retry hints, rate-limit state."""
+    headers = [("content-type", response.header("content-type") or "application/json")]
+    headers += [(k, v) for k, v in response.headers if k.startswith(FORWARDED_RESPONSE_HEADER_PREFIXES)]
+    return headers

@@ -1,0 +1,125 @@
+"""The listener: the listening socket, the set of live client connections, graceful shutdown, the banner.
+
+Policies:
+- Over MAX_CONNECTIONS a connection gets a short 503 and is closed before anything is read.
+- Shutdown (SIGTERM/SIGINT): stop listening, close idle connections, let busy ones finish for
+  SHUTDOWN_GRACE without keep-alive, then cancel them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+
+from server.config import VERSION, Config
+from server.connection import ClientConnection
+from server.gateway import Gateway, provider_variables
+from translate.dialects import ANTHROPIC
+from translate.errors import ProxyError
+from upstreams.registry import provider_specs
+
+log = logging.getLogger("switchboard")
+
+
+# Written before any byte is read, so the client's dialect is unknown: Anthropic's envelope.
+_BUSY_STATUS, _BUSY_BODY = ANTHROPIC.render_error(ProxyError("too many connections (MAX_CONNECTIONS); try again", status=503))
+TOO_MANY_CONNECTIONS_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
+
+
+class Server:
+    """The listening socket and the set of live client connections; handles graceful shutdown."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.gateway = Gateway(config)
+        self.closing = False
+        self.connections: dict[asyncio.Task, ClientConnection] = {}
+        self.listener: asyncio.base_events.Server | None = None
+
+    async def start(self, sock: socket.socket | None = None) -> int:
+        """Start listening (on `sock` when given); returns the bound port (useful with PORT=0)."""
+        if sock is not None:
+            self.listener = await asyncio.start_server(self._accept, sock=sock)
+        else:
+            self.listener = await asyncio.start_server(self._accept, self.config.host, self.config.port, backlog=1024)
+        return self.listener.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        metrics = self.gateway.metrics
+        if len(self.connections) >= self.config.max_connections:
+            # Over MAX_CONNECTIONS: a short 503 and close, before reading anything.
+            with contextlib.suppress(Exception):
+                writer.write(TOO_MANY_CONNECTIONS_RESPONSE)
+                await asyncio.wait_for(writer.drain(), 1)
+            writer.close()
+            return
+        connection = ClientConnection(self, reader, writer)
+        task = asyncio.current_task()
+        self.connections[task] = connection
+        metrics.add("switchboard_open_connections", 1)
+        try:
+            await connection.run()
+        finally:
+            self.connections.pop(task, None)
+            metrics.add("switchboard_open_connections", -1)
+
+    async def shutdown(self) -> None:
+        """Stop accepting, close idle connections, let busy ones finish for the grace period, then cancel."""
+        self.closing = True
+        if self.listener is not None:
+            self.listener.close()
+        for task, connection in list(self.connections.items()):
+            if connection.idle:
+                task.cancel()
+        busy = [task for task in self.connections]
+        if busy:
+            log.info("waiting up to %.0fs for %d in-flight request(s)", self.config.shutdown_grace, len(busy))
+            _, pending = await asyncio.wait(busy, timeout=self.config.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        await self.gateway.client.aclose()
+
+
+def banner(config: Config, gateway: Gateway, port: int) -> str:
+    lines = [f"switchboard {VERSION} listening on http://{config.host}:{port}"]
+    for name, provider in gateway.providers.items():
+        if name != "echo":
+            lines.append(f"  provider {name}: {provider.describe()}")
+    if gateway.echo_fallback:
+        lines.append("  !! NO UPSTREAM CONFIGURED: answering with the built-in echo provider.")
+        real = [spec.variables for spec in provider_specs() if not spec.builtin]
+        lines.append("  !! To use a model set one of: " + "; ".join(real))
+    preferred = gateway.routing.preferred
+    lines.append(f"  preferred provider: {preferred}")
+    if preferred not in gateway.providers:
+        lines.append(f"  !! PREFERRED_PROVIDER names {preferred}, which is not configured: set {provider_variables(preferred)}")
+    if config.proxies is not None:
+        lines.append(f"  outbound proxy: {config.proxies!r}")
+    lines += [f"  {line}" for line in gateway.routing.describe()]
+    lines.append(f"  inbound auth: {'PROXY_API_KEY required' if config.proxy_api_keys else 'none (loopback only)' if config.is_loopback() else 'none (ALLOW_ANONYMOUS=true)'}")
+    return "\n".join(lines)
+
+
+async def serve(server: Server, *, stop: asyncio.Event | None = None, sock: socket.socket | None = None,
+                quiet: bool = False) -> None:
+    """Run the server until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
+    config = server.config
+    port = await server.start(sock)
+    if not quiet:
+        log.info("%s", banner(config, server.gateway, port))
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await server.shutdown()
