@@ -1,19 +1,27 @@
 """The inbound HTTP/1.1 connection: h11 per client socket, limits, deadlines, disconnects, the writer.
 
-Serves one client socket: parse requests with h11, hand each to the gateway, write the answer whole
-or as a stream, repeat while keep-alive, and write one access line per request.
+`ClientConnection` is an asyncio Protocol: bytes arrive in `data_received`, h11 parses them, and
+once a request is complete one task serves it (the gateway's handler) while the connection keeps
+watching the socket. `ResponseWriter` frames the answer itself, whole or chunked.
 
 Policies:
 - Limits: the request head (request line and headers) may hold at most MAX_HEADER_BYTES and
   MAX_HEADERS fields, the request line at most MAX_REQUEST_LINE_BYTES; once its first byte arrived
   the head must be complete within HEADER_TIMEOUT and the body within BODY_TIMEOUT; an idle
-  keep-alive connection is closed after KEEPALIVE_IDLE_TIMEOUT.
-- Errors are rendered in exactly one place (`error_response`), in the envelope of the front
-  dialect the request's path belongs to; inside a started stream they become the front's stream
-  error. Clients never see stack traces; no exception escapes a connection's task.
-- When the client goes away, the handler is cancelled at once, and with it the upstream request:
-  its connection is closed, not pooled, so the user stops paying for tokens nobody reads.
-- Send an error response only when h11's state still allows one; otherwise close.
+  keep-alive connection is closed after KEEPALIVE_IDLE_TIMEOUT. Deadlines are timers on the loop,
+  armed only while they can fire.
+- h11 parses every request; responses are framed here (status line, our own headers, Content-Length
+  or chunked), because every header we write is either ours or an upstream's that h11 already
+  parsed and checked. h11 only sees the next request: each request/response cycle gets a fresh
+  h11 connection fed the bytes the previous one had not used (pipelining keeps working).
+- Errors are rendered in exactly one place (`error_response`), in the envelope of the front dialect
+  the request's path belongs to; inside a started stream they become the front's stream error.
+  Clients never see stack traces; no exception escapes.
+- When the client goes away (EOF or reset) while its request is served, the handler is cancelled at
+  once, and with it the upstream request: its connection is closed, not pooled, so the user stops
+  paying for tokens nobody reads.
+- Backpressure: every write waits while the transport's buffer is above its high-water mark, so a
+  slow client slows the upstream read.
 
 Known shortcuts: HTTP/1.1 only (no h2); pipelined requests are served one after another.
 """
@@ -42,15 +50,18 @@ log = logging.getLogger("switchboard")
 access_log = logging.getLogger("switchboard.access")
 
 SECONDS = 1.0
-READ_CHUNK_BYTES = 64 * 1024
 KEEPALIVE_IDLE_TIMEOUT = 120 * SECONDS
 MAX_REQUEST_LINE_BYTES = 8 * 1024
+# Bytes a client may send ahead (pipelining) while its request is served, before reading pauses.
+MAX_PIPELINED_BYTES = 256 * 1024
 JSON_HEADERS = [("content-type", "application/json")]
 SSE_HEADERS = [
     ("content-type", "text/event-stream; charset=utf-8"),
     ("cache-control", "no-cache"),
     ("x-accel-buffering", "no"),
 ]
+CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
 
 
 @dataclass
@@ -61,8 +72,6 @@ class Request:
     body: bytes
     request_id: str
     started: float
-    # Set before handling: when the request must be done (REQUEST_TIMEOUT), None for no limit.
-    deadline: float | None = None
     # The dialect the client speaks, from the path: the envelope its errors are rendered in.
     front: Dialect = ANTHROPIC
     # Filled in while handling, for the access line and metrics.
@@ -71,7 +80,6 @@ class Request:
     stream: bool = False
     status: int = 0
     usage: Usage = field(default_factory=Usage)
-
 
 
 def error_response(front: Dialect, error: ProxyError) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -91,24 +99,47 @@ def error_response(front: Dialect, error: ProxyError) -> tuple[int, list[tuple[s
     return status, headers, body
 
 
+def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
+    """A status line and header block. Every value is ours or an upstream's that h11 parsed and checked."""
+    lines = [f"HTTP/1.1 {status} \r\n"]
+    lines += [f"{name}: {value}\r\n" for name, value in headers]
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+class SlowClient(ProxyError):
+    """The client did not send its request head or body within the deadline (slowloris protection)."""
+
+    status = 408
+    error_type = "invalid_request_error"
+
+
+# =============================================================================================
+# The writer
+# =============================================================================================
+
+
 class ResponseWriter:
-    """Writes one response on an h11 server connection, whole or as a stream of chunks.
+    """Writes one response on a client connection, whole or as a stream of chunks.
 
     A stream's head is sent lazily by the first `write`, so until then an error can still be sent
     as a plain HTTP response.
     """
 
-    def __init__(self, conn: h11.Connection, writer: asyncio.StreamWriter, request: Request, extra_headers: list) -> None:
-        self.conn = conn
-        self.writer = writer
+    def __init__(self, connection: ClientConnection, request: Request, extra_headers: list[tuple[str, str]],
+                 chunked: bool = True) -> None:
+        self.connection = connection
         self.request = request
         self.extra_headers = extra_headers
+        self.chunked = chunked  # HTTP/1.0 clients get a stream delimited by the connection's close
+        self.close_delimited = False  # such a stream was started: the connection must close after it
         self.started = False  # the response head was sent
+        self.complete = False  # the whole response was sent
         self.content_started = False  # a body byte other than a heartbeat was sent
         self.first_content_at: float | None = None
         self.pending_head: tuple[int, list[tuple[str, str]]] | None = None
         # Heartbeats: one timer task per stream, not one per chunk.
-        self.last_write = time.monotonic()
+        self.last_write = 0.0
         self.at_event_boundary = True  # passthrough relays bytes that may stop inside an event
         self._writing = False
         self._heartbeat: asyncio.Task | None = None
@@ -127,226 +158,237 @@ class ResponseWriter:
             self._heartbeat = None
 
     async def _beat(self, data: bytes, interval: float) -> None:
-        with contextlib.suppress(ConnectionError, h11.LocalProtocolError):
+        with contextlib.suppress(ConnectionError):
             while not self.complete:
                 await asyncio.sleep(max(0.0, self.last_write + interval - time.monotonic()))
                 idle = time.monotonic() - self.last_write >= interval
                 if idle and self.at_event_boundary and not self._writing and not self.complete:
                     await self.write(data, heartbeat=True)
 
-    @property
-    def complete(self) -> bool:
-        return self.conn.our_state is not h11.SEND_BODY and self.started
-
-    async def _send(self, event: h11.Event) -> None:
-        data = self.conn.send(event)
-        if data:
-            self.writer.write(data)
-            await self.writer.drain()
-
     async def send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         """Send a complete response with Content-Length."""
         self.request.status = status
-        self.started = True
-        all_headers = headers + self.extra_headers + [("content-length", str(len(body)))]
-        data = self.conn.send(h11.Response(status_code=status, headers=all_headers))
-        if body and self.request.method != "HEAD":
-            data += self.conn.send(h11.Data(data=body))
-        data += self.conn.send(h11.EndOfMessage())
-        self.writer.write(data)
-        await self.writer.drain()
+        self.started = self.complete = True
+        head = response_head(status, [*headers, *self.extra_headers, ("content-length", str(len(body)))])
+        await self.connection.write(head + body if self.request.method != "HEAD" else head)
 
     def prepare_stream(self, status: int, headers: list[tuple[str, str]]) -> None:
         """Remember the head of a streamed response; the first `write` sends it."""
         self.pending_head = (status, headers)
 
     async def write(self, chunk: bytes, *, heartbeat: bool = False) -> None:
-        """Send one chunk of a streamed body (the head first if not yet sent), then drain."""
+        """Send one chunk of a streamed body (the head first if not yet sent); waits while the client is slow."""
         self.last_write = time.monotonic()
         if not heartbeat and not self.content_started:
             self.content_started = True
             self.first_content_at = self.last_write
+        data = b"%x\r\n%b\r\n" % (len(chunk), chunk) if self.chunked else chunk
         if not self.started:
             status, headers = self.pending_head or (200, SSE_HEADERS)
             self.request.status = status
             self.started = True
-            head = self.conn.send(h11.Response(status_code=status, headers=headers + self.extra_headers))
-            self.writer.write(head + self.conn.send(h11.Data(data=chunk)))
-        else:
-            self.writer.write(self.conn.send(h11.Data(data=chunk)))
+            self.close_delimited = not self.chunked
+            framing = [("transfer-encoding", "chunked")] if self.chunked else [("connection", "close")]
+            data = response_head(status, [*headers, *self.extra_headers, *framing]) + data
         self._writing = True
         try:
-            await self.writer.drain()
+            await self.connection.write(data)
         finally:
             self._writing = False
 
     async def end(self) -> None:
-        if self.conn.our_state is h11.SEND_BODY:
-            await self._send(h11.EndOfMessage())
+        """Finish a streamed response."""
+        if self.started and not self.complete:
+            self.complete = True
+            if self.chunked:
+                await self.connection.write(LAST_CHUNK)
 
 
-class SlowClient(ProxyError):
-    """The client did not send its request head or body within the deadline (slowloris protection)."""
-
-    status = 408
-    error_type = "invalid_request_error"
+# =============================================================================================
+# The connection
+# =============================================================================================
 
 
-class ClientConnection:
-    """Serves one client socket: parse requests with h11, dispatch, write, repeat while keep-alive.
+class ClientConnection(asyncio.Protocol):
+    """Serves one client socket: parse with h11, serve each request with one task, repeat while keep-alive."""
 
-    Limits: the request head (request line and headers) may hold at most MAX_HEADER_BYTES and
-    MAX_HEADERS fields, the request line at most MAX_REQUEST_LINE_BYTES; once its first byte
-    arrived the head must be complete within HEADER_TIMEOUT and the body within BODY_TIMEOUT;
-    an idle keep-alive connection is closed after KEEPALIVE_IDLE_TIMEOUT.
-    """
-
-    def __init__(self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # Connection lifetime.
+    def __init__(self, server: Server) -> None:
+        # Server lifetime.
         self.server = server
         self.config = server.config
         self.gateway = server.gateway
-        self.reader = reader
-        self.writer = writer
+        self.loop = asyncio.get_running_loop()
+        # Connection lifetime.
+        self.transport: asyncio.Transport | None = None
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_header_bytes)
-        self.idle = True
-        # Read deadlines are timers that cancel this connection's task (no asyncio.wait_for, which
-        # costs a task per read): `deadline` names the one running, `expired` the one that fired.
-        self.task: asyncio.Task | None = None
-        self.deadline: str | None = None
-        self.expired: str | None = None
+        self.accepted = False  # counted in the server's connections (not turned away)
+        self.closed = False
+        self.write_paused = False
+        self.write_resumed: asyncio.Future | None = None
+        self.read_paused = False
+        self.timer: asyncio.TimerHandle | None = None  # the one deadline armed: idle, head or body
+        self.reading_head = False  # a head's first byte arrived: HEADER_TIMEOUT runs
+        # Current request.
+        self.request: Request | None = None
+        self.body_parts: list[bytes] = []
+        self.body_size = 0
+        self.handler: asyncio.Task | None = None
+        self.cancelled_for: str | None = None  # why the handler was cancelled: "disconnect" or "timeout"
 
-    def _arm(self, seconds: float, name: str) -> asyncio.TimerHandle:
-        self.deadline, self.expired = name, None
-        return asyncio.get_running_loop().call_later(seconds, self._expire, name)
+    @property
+    def idle(self) -> bool:
+        """Between requests: nothing read of the next one yet."""
+        return self.request is None and self.handler is None
 
-    def _expire(self, name: str) -> None:
-        if self.deadline == name and self.task is not None:
-            self.expired = name
-            self.task.cancel()
+    # ---- asyncio Protocol ------------------------------------------------------------------
 
-    def _disarm(self, timer: asyncio.TimerHandle) -> None:
-        timer.cancel()
-        self.deadline = None
-
-    def _expired_deadline(self) -> str | None:
-        """After a CancelledError: the deadline that caused it (and the cancellation is undone), else None."""
-        name, self.expired = self.expired, None
-        if name is not None:
-            uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+
-            if uncancel is not None:
-                uncancel()
-        return name
-
-    async def run(self) -> None:
-        self.task = asyncio.current_task()
-        try:
-            while not self.server.closing:
-                self.idle = True
-                event = await self._read_head()
-                self.idle = False
-                if isinstance(event, h11.Request):
-                    await self._serve(event)
-                if event is None or isinstance(event, h11.ConnectionClosed):
-                    break
-                if self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE:
-                    break
-                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-                    self.conn.start_next_cycle()
-                elif self.conn.our_state is not h11.IDLE:
-                    break
-        except h11.RemoteProtocolError as error:
-            await self._send_early_error(error.error_status_hint or 400, f"malformed HTTP request: {error}")
-        except SlowClient as error:
-            await self._send_early_error(error.status, error.message)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
-            pass
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            log.exception("unexpected error on a client connection")
-        finally:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.writer.wait_closed(), 1)
-
-    async def _read_head(self) -> h11.Event | None:
-        """The next request head: wait (idle) for its first byte, then give the rest HEADER_TIMEOUT."""
-        event = self.conn.next_event()
-        if event is not h11.NEED_DATA:
-            return event
-        if self.conn.their_state is not h11.IDLE:
-            return await self._next_event()
-        timer = self._arm(KEEPALIVE_IDLE_TIMEOUT, "idle")
-        try:
-            self.conn.receive_data(await self.reader.read(READ_CHUNK_BYTES))
-            self._disarm(timer)
-            timer = self._arm(self.config.header_timeout, "head")
-            return await self._next_event()
-        except asyncio.CancelledError:
-            expired = self._expired_deadline()
-            if expired == "idle":
-                raise asyncio.TimeoutError from None  # closed quietly
-            if expired == "head":
-                raise SlowClient(
-                    f"the request head did not arrive within HEADER_TIMEOUT ({self.config.header_timeout:g} seconds)"
-                ) from None
-            raise
-        finally:
-            self._disarm(timer)
-
-    async def _next_event(self) -> h11.Event:
-        while True:
-            event = self.conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            self.conn.receive_data(await self.reader.read(READ_CHUNK_BYTES))
-
-    async def _send_early_error(self, status: int, message: str) -> None:
-        """Answer a request that could not be read (malformed, too large, too slow), then close."""
-        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if not self.server.admit(self):
             return
-        # No request head was read: the path, and with it the client's dialect, is unknown.
-        _, body = ANTHROPIC.render_error(ProxyError(message, status=status, error_type="invalid_request_error"))
-        headers = JSON_HEADERS + [("content-length", str(len(body))), ("connection", "close")]
-        with contextlib.suppress(Exception):
-            self.writer.write(
-                self.conn.send(h11.Response(status_code=status, headers=headers))
-                + self.conn.send(h11.Data(data=body))
-                + self.conn.send(h11.EndOfMessage())
-            )
-            await self.writer.drain()
+        self.accepted = True
+        self._arm(KEEPALIVE_IDLE_TIMEOUT, self._idle_expired)
 
-    async def _read_body(self, head: h11.Request) -> bytes:
-        limit = self.config.max_request_bytes
-        declared = dict(head.headers).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise RequestTooLarge(f"request body of {int(declared)} bytes exceeds MAX_REQUEST_BYTES ({limit})")
-        if self.conn.they_are_waiting_for_100_continue:
-            self.writer.write(self.conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-        parts: list[bytes] = []
-        size = 0
-        timer = self._arm(self.config.body_timeout, "body")
-        try:
-            while True:
-                event = await self._next_event()
-                if isinstance(event, h11.Data):
-                    size += len(event.data)
-                    if size > limit:
-                        raise RequestTooLarge(f"request body exceeds MAX_REQUEST_BYTES ({limit})")
-                    parts.append(event.data)
-                elif isinstance(event, h11.EndOfMessage):
-                    return b"".join(parts)
+    def data_received(self, data: bytes) -> None:
+        if self.handler is not None:
+            # A pipelined next request, held for h11 until this one is answered.
+            self.conn.receive_data(data)
+            if len(self.conn.trailing_data[0]) > MAX_PIPELINED_BYTES:
+                self.read_paused = True
+                self.transport.pause_reading()
+            return
+        if self.request is None and not self.reading_head:
+            self.reading_head = True
+            self._arm(self.config.header_timeout, self._head_expired)
+        self.conn.receive_data(data)
+        self._parse()
+
+    def eof_received(self) -> bool | None:
+        if self.handler is not None:
+            self._cancel_handler("disconnect")
+        elif self.request is not None or self.conn.their_state is not h11.IDLE:
+            self.conn.receive_data(b"")
+            self._parse()
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._disarm()
+        if self.handler is not None:
+            self._cancel_handler("disconnect")
+        if self.write_resumed is not None and not self.write_resumed.done():
+            self.write_resumed.set_result(None)
+        if self.accepted:
+            self.server.forget(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.write_resumed is not None and not self.write_resumed.done():
+            self.write_resumed.set_result(None)
+
+    # ---- writing ---------------------------------------------------------------------------
+
+    async def write(self, data: bytes) -> None:
+        """Write, then wait while the client reads slower than we write; ConnectionResetError once it left."""
+        if self.closed or self.transport.is_closing():
+            raise ConnectionResetError("client disconnected")
+        self.transport.write(data)
+        if self.write_paused:
+            self.write_resumed = self.loop.create_future()
+            await self.write_resumed
+            if self.closed:
+                raise ConnectionResetError("client disconnected")
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.close()
+
+    # ---- deadlines -------------------------------------------------------------------------
+
+    def _arm(self, seconds: float, expire) -> None:
+        self._disarm()
+        self.timer = self.loop.call_later(seconds, expire)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _idle_expired(self) -> None:
+        self.timer = None
+        self.close()  # quietly: nothing was asked
+
+    def _head_expired(self) -> None:
+        self.timer = None
+        message = f"the request head did not arrive within HEADER_TIMEOUT ({self.config.header_timeout:g} seconds)"
+        self._early_error(SlowClient(message))
+
+    def _body_expired(self) -> None:
+        self.timer = None
+        message = f"the request body did not arrive within BODY_TIMEOUT ({self.config.body_timeout:g} seconds)"
+        self._refuse(SlowClient(message))
+
+    # ---- parsing ---------------------------------------------------------------------------
+
+    def _parse(self) -> None:
+        """Take every event h11 can give now; start the handler when a request is complete."""
+        while self.handler is None and not self.closed:
+            try:
+                event = self.conn.next_event()
+            except h11.RemoteProtocolError as error:
+                if self.request is None:
+                    self._early_error(ProxyError(f"malformed HTTP request: {error}", status=error.error_status_hint or 400,
+                                                 error_type="invalid_request_error"))
+                else:  # malformed framing of the body (e.g. a chunk size that is not hex)
+                    self._refuse(InvalidRequest(f"malformed HTTP request body: {error}"))
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Request):
+                self._begin(event)
+            elif isinstance(event, h11.Data):
+                self.body_size += len(event.data)
+                if self.body_size > self.config.max_request_bytes:
+                    self._refuse(RequestTooLarge(f"request body exceeds MAX_REQUEST_BYTES ({self.config.max_request_bytes})"))
+                    return
+                self.body_parts.append(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self._disarm()
+                self.request.body = b"".join(self.body_parts)
+                self.body_parts = []
+                self.handler = self.loop.create_task(self._serve(self.request))
+            elif isinstance(event, h11.ConnectionClosed):
+                if self.request is not None:
+                    self._refuse(InvalidRequest("connection closed before the request body was complete"))
                 else:
-                    raise InvalidRequest("connection closed before the request body was complete")
-        except asyncio.CancelledError:
-            if self._expired_deadline() == "body":
-                raise SlowClient(
-                    f"the request body did not arrive within BODY_TIMEOUT ({self.config.body_timeout:g} seconds)"
-                ) from None
-            raise
-        finally:
-            self._disarm(timer)
+                    self.close()
+                return
+
+    def _begin(self, head: h11.Request) -> None:
+        """A request head arrived: check it, then wait for its body under BODY_TIMEOUT."""
+        self.reading_head = False
+        path = head.target.decode("latin-1").split("?", 1)[0]
+        self.request = Request(
+            method=head.method.decode("ascii", "replace"),
+            path=path,
+            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers},
+            body=b"",
+            request_id="req_" + secrets.token_hex(12),
+            started=time.monotonic(),
+            front=front_for_path(path),
+        )
+        self.body_size = 0
+        try:
+            self._check_head(head)
+        except ProxyError as error:
+            self._refuse(error)
+            return
+        if self.conn.they_are_waiting_for_100_continue:
+            self.transport.write(CONTINUE_RESPONSE)
+        self._arm(self.config.body_timeout, self._body_expired)
 
     def _check_head(self, head: h11.Request) -> None:
         if len(head.target) > MAX_REQUEST_LINE_BYTES:
@@ -361,45 +403,84 @@ class ClientConnection:
         if b"content-length" in names and b"transfer-encoding" in names:
             # RFC 9112 6.1: a request with both is a smuggling pattern; refuse it and close.
             raise InvalidRequest("a request must not carry both Content-Length and Transfer-Encoding")
+        declared = dict(head.headers).get(b"content-length")
+        limit = self.config.max_request_bytes
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestTooLarge(f"request body of {int(declared)} bytes exceeds MAX_REQUEST_BYTES ({limit})")
 
-    async def _serve(self, head: h11.Request) -> None:
-        path = head.target.decode("latin-1").split("?", 1)[0]
-        request = Request(
-            method=head.method.decode("ascii", "replace"),
-            path=path,
-            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers},
-            body=b"",
-            request_id="req_" + secrets.token_hex(12),
-            started=time.monotonic(),
-            front=front_for_path(path),
-        )
-        if self.config.request_timeout:
-            request.deadline = request.started + self.config.request_timeout
+    def _early_error(self, error: ProxyError) -> None:
+        """Answer bytes that never became a request (malformed, too slow, too large a head), then close."""
+        # No request head was read: the path, and with it the client's dialect, is unknown.
+        status, body = ANTHROPIC.render_error(error)
+        headers = [*JSON_HEADERS, ("content-length", str(len(body))), ("connection", "close")]
+        if not self.closed:
+            self.transport.write(response_head(status, headers) + body)
+        self.close()
+
+    def _refuse(self, error: ProxyError) -> None:
+        """Answer a request whose head arrived but that cannot be served (limits, framing, slowness), then close."""
+        request = self.request
+        error.message = self.gateway.redact(error.message)
+        status, headers, body = error_response(request.front, error)
+        request.status = status
+        headers = [*headers, ("request-id", request.request_id), ("content-length", str(len(body))), ("connection", "close")]
+        if not self.closed:
+            self.transport.write(response_head(status, headers) + (body if request.method != "HEAD" else b""))
+        self._disarm()
+        self.request = None
+        self.gateway.finish(request, None)
+        self.close()
+
+    # ---- serving ---------------------------------------------------------------------------
+
+    async def _serve(self, request: Request) -> None:
+        """Run the gateway's handler for one complete request, report its errors, then go on or close."""
+        keep_alive = self._keeps_alive(request)
         extra = [("request-id", request.request_id)]
-        if self.server.closing:
+        if not keep_alive:
             extra.append(("connection", "close"))
-        out = ResponseWriter(self.conn, self.writer, request, extra)
+        out = ResponseWriter(self, request, extra, chunked=self.conn.their_http_version != b"1.0")
         try:
             try:
-                self._check_head(head)
-                request.body = await self._read_body(head)
-                await self._run_handler(request, out)
-            except h11.RemoteProtocolError as error:
-                # Malformed framing of the body (e.g. a chunk size that is not hex).
-                extra.append(("connection", "close"))
-                await self._report(request, out, InvalidRequest(f"malformed HTTP request body: {error}"))
+                await self._dispatch(request, out)
             except ProxyError as error:
-                if self.conn.their_state is not h11.DONE:
-                    extra.append(("connection", "close"))  # the rest of the request is left unread
                 await self._report(request, out, error)
             except (ConnectionError, asyncio.CancelledError):
                 raise
             except Exception:
                 log.exception("request_id=%s unhandled error", request.request_id)
                 await self._report(request, out, ProxyError("internal error in the proxy; see its log"))
+        except (ConnectionError, asyncio.CancelledError):
+            request.status = request.status or 499  # the client left
+            keep_alive = False
+        except Exception:
+            log.exception("request_id=%s could not report an error", request.request_id)
+            keep_alive = False
         finally:
             out.stop_heartbeat()
-            self._finish(request, out)
+            self.gateway.finish(request, out.first_content_at)
+        self._next_cycle(keep_alive and out.complete and not out.close_delimited)
+
+    async def _dispatch(self, request: Request, out: ResponseWriter) -> None:
+        """The gateway's handler under REQUEST_TIMEOUT; raises UpstreamTimeout when the deadline cancels it."""
+        if not self.config.request_timeout:
+            await self.gateway.dispatch(request, out)
+            return
+        deadline = self.loop.call_later(self.config.request_timeout, self._cancel_handler, "timeout")
+        try:
+            await self.gateway.dispatch(request, out)
+        except asyncio.CancelledError:
+            reason, self.cancelled_for = self.cancelled_for, None
+            if reason != "timeout":
+                raise
+            uncancel = getattr(asyncio.current_task(), "uncancel", None)  # Python 3.11+
+            if uncancel is not None:
+                uncancel()
+            raise UpstreamTimeout(
+                f"the request did not finish within REQUEST_TIMEOUT ({self.config.request_timeout:g} seconds)"
+            ) from None
+        finally:
+            deadline.cancel()
 
     async def _report(self, request: Request, out: ResponseWriter, error: ProxyError) -> None:
         """Send an error as a response, or, inside a started stream, as the front's stream error event."""
@@ -411,94 +492,37 @@ class ClientConnection:
             await out.write(request.front.stream_error(error))
             await out.end()
 
-    async def _run_handler(self, request: Request, out: ResponseWriter) -> None:
-        """Run the handler while watching the client socket and the REQUEST_TIMEOUT deadline.
+    def _keeps_alive(self, request: Request) -> bool:
+        if self.server.closing:
+            return False
+        connection = request.headers.get("connection", "").lower()
+        if self.conn.their_http_version == b"1.0":
+            return "keep-alive" in connection
+        return "close" not in connection
 
-        If the client leaves, the handler is cancelled (and with it the upstream request); if the
-        deadline passes, it is cancelled and the request ends with a timeout error.
-        """
-        handler = asyncio.ensure_future(self.gateway.dispatch(request, out))
-        watcher: asyncio.Future | None = asyncio.ensure_future(self.reader.read(READ_CHUNK_BYTES))
-        try:
-            while True:
-                timeout = None if request.deadline is None else max(0.0, request.deadline - time.monotonic())
-                waiting = {handler, watcher} if watcher is not None else {handler}
-                done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if watcher is not None and watcher in done:
-                    data = b""
-                    with contextlib.suppress(Exception):
-                        data = watcher.result()
-                    watcher = None
-                    if handler in done or data:
-                        # A pipelined next request, or EOF after the answer: keep it for h11.
-                        self.conn.receive_data(data)
-                    else:
-                        request.status = request.status or 499
-                        handler.cancel()
-                        with contextlib.suppress(BaseException):
-                            await handler
-                        raise ConnectionResetError("client disconnected")
-                if handler in done:
-                    break
-                if not done:
-                    handler.cancel()
-                    with contextlib.suppress(BaseException):
-                        await handler
-                    raise UpstreamTimeout(
-                        f"the request did not finish within REQUEST_TIMEOUT ({self.config.request_timeout:g} seconds)"
-                    )
-            await handler
-        finally:
-            for task in (handler, watcher):
-                if task is not None and not task.done():
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
+    def _cancel_handler(self, reason: str) -> None:
+        if self.handler is not None and not self.handler.done():
+            self.cancelled_for = reason
+            self.handler.cancel()
 
-    def _finish(self, request: Request, out: ResponseWriter) -> None:
-        """One access-log line and the request's metrics."""
-        route = request.route
-        elapsed = time.monotonic() - request.started
-        status = str(request.status or "-")
-        metrics = self.gateway.metrics
-        provider = route.provider if route else "-"
-        if request.path.startswith("/v1/"):
-            model = route.requested if route else "-"
-            front = request.front.name
-            metrics.inc("switchboard_requests_total", front=front, provider=provider, model=model, status=status)
-            metrics.observe("switchboard_request_duration_seconds", elapsed, front=front, provider=provider)
-            if out.first_content_at is not None and request.stream:
-                metrics.observe("switchboard_time_to_first_token_seconds", out.first_content_at - request.started,
-                                front=front, provider=provider)
-            usage = request.usage
-            for kind, count in (("input", usage.input_tokens), ("output", usage.output_tokens), ("cached", usage.cached_tokens)):
-                if count:
-                    metrics.inc("switchboard_tokens_total", count, provider=provider, kind=kind)
-        quiet = request.path in ("/health", "/", "/metrics") or request.status == 204
-        level = logging.DEBUG if quiet else logging.INFO
-        if not access_log.isEnabledFor(level):
+    def _next_cycle(self, keep_alive: bool) -> None:
+        """After a response: close, or start a fresh h11 cycle with the bytes already received."""
+        self.handler = None
+        self.request = None
+        if not keep_alive or self.closed or self.server.closing:
+            self.close()
             return
-        fields = {
-            "request_id": request.request_id,
-            "method": request.method,
-            "path": request.path,
-            "model": route.requested if route else "-",
-            "upstream": f"{route.provider}/{route.model}" if route else "-",
-            "status": request.status or 0,
-            "ms": round(elapsed * 1000),
-            "in": request.usage.input_tokens,
-            "out": request.usage.output_tokens,
-            "cached": request.usage.cached_tokens,
-            "stream": request.stream,
-            "fallback": request.fallback,
-        }
-        access_log.log(
-            level,
-            "%s %s model=%s->%s status=%s ms=%d in=%d out=%d stream=%s%s request_id=%s",
-            request.method, request.path, fields["model"], fields["upstream"], status, fields["ms"],
-            request.usage.input_tokens, request.usage.output_tokens, "true" if request.stream else "false",
-            f" fallback={request.fallback}" if request.fallback else "", request.request_id,
-            extra={"access": fields},
-        )
-
-
+        leftover, closed = self.conn.trailing_data
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_header_bytes)
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        if leftover or closed:
+            self.reading_head = True
+            self._arm(self.config.header_timeout, self._head_expired)
+            self.conn.receive_data(leftover)
+            if closed:
+                self.conn.receive_data(b"")
+            self._parse()
+        else:
+            self._arm(KEEPALIVE_IDLE_TIMEOUT, self._idle_expired)

@@ -52,6 +52,7 @@ from upstreams.routing import Route, RoutingTable, resolve_route
 from upstreams.settings import ConfigError
 
 log = logging.getLogger("switchboard")
+access_log = logging.getLogger("switchboard.access")
 
 # Marks every request the proxy sends upstream; a request arriving with this proxy's own mark is a loop.
 LOOP_HEADER = "x-switchboard-hop"
@@ -169,6 +170,53 @@ class Gateway:
                 error_type="invalid_request_error",
             )
         await handler(request, out)
+
+    def finish(self, request: Request, first_content_at: float | None) -> None:
+        """One access-log line and the request's metrics, once it was answered (or abandoned)."""
+        route = request.route
+        elapsed = time.monotonic() - request.started
+        status = str(request.status or "-")
+        provider = route.provider if route else "-"
+        if request.path.startswith("/v1/"):
+            metrics = self.metrics
+            model = route.requested if route else "-"
+            front = request.front.name
+            metrics.inc("switchboard_requests_total", front=front, provider=provider, model=model, status=status)
+            metrics.observe("switchboard_request_duration_seconds", elapsed, front=front, provider=provider)
+            if first_content_at is not None and request.stream:
+                metrics.observe("switchboard_time_to_first_token_seconds", first_content_at - request.started,
+                                front=front, provider=provider)
+            usage = request.usage
+            for kind, count in (("input", usage.input_tokens), ("output", usage.output_tokens), ("cached", usage.cached_tokens)):
+                if count:
+                    metrics.inc("switchboard_tokens_total", count, provider=provider, kind=kind)
+        quiet = request.path in ("/health", "/", "/metrics") or request.status == 204
+        level = logging.DEBUG if quiet else logging.INFO
+        if not access_log.isEnabledFor(level):
+            return
+        usage = request.usage
+        fields = {
+            "request_id": request.request_id,
+            "method": request.method,
+            "path": request.path,
+            "model": route.requested if route else "-",
+            "upstream": f"{route.provider}/{route.model}" if route else "-",
+            "status": request.status or 0,
+            "ms": round(elapsed * 1000),
+            "in": usage.input_tokens,
+            "out": usage.output_tokens,
+            "cached": usage.cached_tokens,
+            "stream": request.stream,
+            "fallback": request.fallback,
+        }
+        access_log.log(
+            level,
+            "%s %s model=%s->%s status=%s ms=%d in=%d out=%d stream=%s%s request_id=%s",
+            request.method, request.path, fields["model"], fields["upstream"], status, fields["ms"],
+            usage.input_tokens, usage.output_tokens, "true" if request.stream else "false",
+            f" fallback={request.fallback}" if request.fallback else "", request.request_id,
+            extra={"access": fields},
+        )
 
     # ---- small endpoints -------------------------------------------------------------------
 

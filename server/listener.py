@@ -39,45 +39,43 @@ class Server:
         self.config = config
         self.gateway = Gateway(config)
         self.closing = False
-        self.connections: dict[asyncio.Task, ClientConnection] = {}
+        self.connections: set[ClientConnection] = set()
         self.listener: asyncio.base_events.Server | None = None
 
     async def start(self, sock: socket.socket | None = None) -> int:
         """Start listening (on `sock` when given); returns the bound port (useful with PORT=0)."""
+        loop = asyncio.get_running_loop()
         if sock is not None:
-            self.listener = await asyncio.start_server(self._accept, sock=sock)
+            self.listener = await loop.create_server(lambda: ClientConnection(self), sock=sock)
         else:
-            self.listener = await asyncio.start_server(self._accept, self.config.host, self.config.port, backlog=1024)
+            self.listener = await loop.create_server(lambda: ClientConnection(self), self.config.host, self.config.port,
+                                                     backlog=1024)
         return self.listener.sockets[0].getsockname()[1]
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        metrics = self.gateway.metrics
+    def admit(self, connection: ClientConnection) -> bool:
+        """Count a new connection in, or (over MAX_CONNECTIONS) answer it 503 and close it before reading anything."""
         if len(self.connections) >= self.config.max_connections:
-            # Over MAX_CONNECTIONS: a short 503 and close, before reading anything.
-            with contextlib.suppress(Exception):
-                writer.write(TOO_MANY_CONNECTIONS_RESPONSE)
-                await asyncio.wait_for(writer.drain(), 1)
-            writer.close()
-            return
-        connection = ClientConnection(self, reader, writer)
-        task = asyncio.current_task()
-        self.connections[task] = connection
-        metrics.add("switchboard_open_connections", 1)
-        try:
-            await connection.run()
-        finally:
-            self.connections.pop(task, None)
-            metrics.add("switchboard_open_connections", -1)
+            connection.transport.write(TOO_MANY_CONNECTIONS_RESPONSE)
+            connection.transport.close()
+            return False
+        self.connections.add(connection)
+        self.gateway.metrics.add("switchboard_open_connections", 1)
+        return True
+
+    def forget(self, connection: ClientConnection) -> None:
+        """A connection closed."""
+        self.connections.discard(connection)
+        self.gateway.metrics.add("switchboard_open_connections", -1)
 
     async def shutdown(self) -> None:
         """Stop accepting, close idle connections, let busy ones finish for the grace period, then cancel."""
         self.closing = True
         if self.listener is not None:
             self.listener.close()
-        for task, connection in list(self.connections.items()):
+        for connection in list(self.connections):
             if connection.idle:
-                task.cancel()
-        busy = [task for task in self.connections]
+                connection.close()
+        busy = [connection.handler for connection in self.connections if connection.handler is not None]
         if busy:
             log.info("waiting up to %.0fs for %d in-flight request(s)", self.config.shutdown_grace, len(busy))
             _, pending = await asyncio.wait(busy, timeout=self.config.shutdown_grace)
@@ -85,13 +83,17 @@ class Server:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
+        for connection in list(self.connections):
+            connection.close()  # those still reading a request
+        await asyncio.sleep(0)  # let the transports close
         await self.gateway.client.aclose()
 
 
 def banner(config: Config, gateway: Gateway, port: int) -> str:
     lines = [f"switchboard {VERSION} listening on http://{config.host}:{port}"]
+    builtin = {spec.name for spec in provider_specs() if spec.builtin}
     for name, provider in gateway.providers.items():
-        if name != "echo":
+        if name not in builtin:
             lines.append(f"  provider {name}: {provider.describe()}")
     if gateway.echo_fallback:
         lines.append("  !! NO UPSTREAM CONFIGURED: answering with the built-in echo provider.")
