@@ -231,7 +231,9 @@ def hub_target(model: str) -> AnthropicTarget:
 
 
 def open_exchange(hops: tuple[Hop, ...], body: dict, target: object, ids: ResponseIds) -> Exchange:
-    """Translate `body` through `hops`; the last hop gets the provider's `target`."""
+    """Translate `body` through `hops`; the last hop gets the provider's `target`. No hops: passthrough, not here."""
+    if not hops:
+        raise ValueError("open_exchange needs at least one hop; a pair without hops is passthrough")
     if len(hops) == 1:
         return hops[0](body, target, ids)
     legs: list[Exchange] = []
@@ -291,12 +293,16 @@ class _ComposedStream:
         return events
 
     def fail(self, error: ProxyError) -> list:
+        # Each translator fails with the error itself: relayed as the hub's error event, it would
+        # lose what the hub's envelope has no room for (the chat dialect's code and param).
         events = self.translators[0].fail(error)
         for translator in self.translators[1:]:
-            events = _relay(translator, events)
-            if not translator.finished:  # the error event relayed above usually ends it already
-                events += translator.fail(error)
+            events = _relay(translator, [event for event in events if not _is_error_event(event)]) + translator.fail(error)
         return events
+
+
+def _is_error_event(event: object) -> bool:
+    return isinstance(event, dict) and (event.get("type") == "error" or "error" in event)
 
 
 def _relay(translator: StreamTranslator, events: list) -> list:
