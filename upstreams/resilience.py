@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +34,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return max(0.0, float(value))
     except ValueError:
         pass
+    # The date form is rare (most APIs send seconds): its parser, and the email package, load on first use.
+    import email.utils
+
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
