@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from translate.errors import UpstreamTimeout, UpstreamUnavailable
-from upstreams.http import ClientSettings, HTTPClient, Origin, parse_url
+from upstreams.http import ClientSettings, HTTPClient
+from upstreams.transport import Origin, parse_url
 
 FAST = ClientSettings(connect_timeout=0.5, read_timeout=0.5, idle_expiry=5.0)
 

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from translate.errors import UpstreamTimeout, UpstreamUnavailable
-from upstreams.http import ClientSettings, HTTPClient, parse_url
+from upstreams.http import ClientSettings, HTTPClient
+from upstreams.transport import parse_url
 from upstreams.outbound_proxy import ProxySettings
 
 HTTPS_NAME = "api.example.test"

@@ -56,7 +56,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from translate.errors import ProxyError
-from upstreams.http import HTTPClient, parse_url
+from upstreams.http import HTTPClient
+from upstreams.transport import parse_url
 
 logger = logging.getLogger("switchboard.google_auth")
 

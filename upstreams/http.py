@@ -11,12 +11,21 @@ Policies:
   bytes such as a server's "408 Request Timeout") is discarded before use. If a reused connection
   still fails before a single response byte arrives, the request is retried ONCE on a fresh
   connection (the server closed it before it could have read the request).
-- Idle connections are closed `idle_expiry` seconds after they were pooled (a timer per connection)
-  and beyond `max_idle_per_origin` (the least recently used goes first).
-- TLS: one cached SSLContext per CA bundle (certifi unless `ca_file`), CERT_REQUIRED, hostname
-  checking, SNI = origin host, ALPN "http/1.1". Verification is never turned off.
-- Timeouts: `connect_timeout` covers TCP connect plus the TLS handshake; `read_timeout` bounds every
-  wait for upstream bytes (before the response head and between body reads) and every drain.
+- Idle connections are closed `idle_expiry` seconds after they were pooled (one sweep timer per
+  client, due when the oldest expires) and beyond `max_idle_per_origin` (least recently used first).
+- Request heads are built here, not by h11, from checked pieces remembered per client (bounded; a
+  full cache starts over): per (method, URL) the origin, proxy, request line and Host line; per
+  header its line. Names must be tokens and values ASCII without CR, LF, NUL or whitespace at
+  either end (h11's own rules; RFC 9110 5.5); anything else raises h11.LocalProtocolError naming
+  the header, never its value, and nothing is sent. h11 still tracks every cycle: it is told of
+  the request with a stand-in carrying the method, which decides how the response is framed.
+  Caller headers h11 acts on (Host, Content-Length, Transfer-Encoding, Connection, Upgrade,
+  Expect), a CONNECT, bytes instead of str, or a target or host it must check send the request
+  the old way: h11 builds, checks and writes it.
+- The socket itself (TCP, TLS, proxy tunnel, connect errors) comes from upstreams/transport.py.
+- Timeouts: `connect_timeout` covers opening the socket (see upstreams/transport.py);
+  `read_timeout` bounds every wait for upstream bytes (before the response head and between body
+  reads) and every drain.
 - Errors are mapped at this boundary, one type per phase: UpstreamTimeout (504) for any timeout,
   UpstreamUnavailable (502) for everything else the upstream does wrong. Messages are sentences
   naming the origin, never request headers (they hold keys) or the query string.
@@ -25,14 +34,11 @@ Policies:
   since no client may receive a body whose encoding no longer matches its headers.
 - Logging: DEBUG lines for connect, reuse and close with the origin (plus "via proxy host:port");
   never headers, bodies or proxy credentials.
-- Outbound proxies (PROTOCOLS.md 9): `settings.proxies` chooses the proxy per origin, and
-  upstreams/outbound_proxy.py holds its rules (environment, NO_PROXY, CONNECT, Proxy-Authorization).
-  Here: an https origin's socket is TCP to the proxy, a CONNECT tunnel, then TLS inside it with SNI
-  and certificate checks for the ORIGIN name; a plain-http origin's requests go to the proxy. The
-  proxy is a pure function of the origin within one client, so the pool key stays the origin (in
-  effect per proxy and origin) and tunnelled connections are reused like direct ones.
-  `connect_timeout` covers TCP to the proxy, CONNECT and the TLS handshake together. The proxy is
-  named by host:port only, never with its credentials.
+- Outbound proxies (PROTOCOLS.md 9): `settings.proxies` chooses the proxy per origin;
+  upstreams/outbound_proxy.py holds its rules and upstreams/transport.py opens the tunnel. A
+  plain-http origin's requests go to the proxy in absolute form. The proxy is a pure function of the
+  origin within one client, so the pool key stays the origin (in effect per proxy and origin) and
+  tunnelled connections are reused like direct ones.
 
 Known shortcuts:
 - Proxies: see upstreams/outbound_proxy.py. Plain-http origins do not share a proxy connection
@@ -45,40 +51,34 @@ Known shortcuts:
 from __future__ import annotations
 
 import asyncio
-import collections
 import enum
-import functools
 import logging
-import socket
 import ssl
 import zlib
 from dataclasses import dataclass
 from typing import AsyncIterator
-from urllib.parse import urlsplit
 
-import certifi
 import h11
 
 from translate.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable
-from upstreams.outbound_proxy import (
-    ProxyEndpoint,
-    ProxySettings,
-    connect_tunnel,
-    prepare_forwarded_request,
-    proxy_auth_message,
+from upstreams.outbound_proxy import ProxyEndpoint, ProxySettings, proxy_auth_message
+from upstreams.request_heads import RequestHeads
+from upstreams.transport import (
+    Origin,
+    UpstreamProtocol,
+    connect_error,
+    describe_transport_error,
+    open_transport,
+    tls_context,
 )
 
 logger = logging.getLogger("switchboard.http")
 
-READ_CHUNK_BYTES = 64 * 1024
-# Stop reading from the socket when this much is buffered and unread; resume below the low mark.
-READ_HIGH_WATER_BYTES = 4 * READ_CHUNK_BYTES
-READ_LOW_WATER_BYTES = READ_CHUNK_BYTES
-DEFAULT_PORTS = {"http": 80, "https": 443}
+IDLE_SWEEP_SLACK_SECONDS = 0.001  # a connection due this soon goes in the current sweep, not another
 
 
 # ---------------------------------------------------------------------------------------------
-# Settings and URLs
+# Settings
 # ---------------------------------------------------------------------------------------------
 
 
@@ -94,318 +94,11 @@ class ClientSettings:
     proxies: ProxySettings | None = None  # outbound proxies; None -> always connect directly
 
 
-@dataclass(frozen=True)
-class Origin:
-    """Where a connection goes: the pool key. `host` is lower-case, IPv6 without brackets."""
-
-    scheme: str
-    host: str
-    port: int
-
-    @property
-    def host_for_url(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
-
-    @property
-    def host_header(self) -> str:
-        """The Host header value: the port is left out when it is the scheme's default."""
-        if self.port == DEFAULT_PORTS[self.scheme]:
-            return self.host_for_url
-        return f"{self.host_for_url}:{self.port}"
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.host_for_url}:{self.port}"
-
-
-def parse_url(url: str) -> tuple[Origin, str]:
-    """Split an absolute http(s) URL into its origin and request target (path + query).
-
-    Raises ValueError for another scheme, a missing host, a bad port or credentials in the URL.
-    The message never repeats the URL, whose query may hold a key.
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise ValueError(f"Upstream URLs must start with http:// or https://, not {scheme or 'nothing'}.")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("Upstream URLs must not carry credentials; send them in headers.")
-    host = parts.hostname
-    if not host:
-        raise ValueError("The upstream URL has no host.")
-    port = parts.port or DEFAULT_PORTS[scheme]  # .port raises ValueError when it is not a number
-    target = parts.path or "/"
-    if parts.query:
-        target = f"{target}?{parts.query}"
-    return Origin(scheme, host, port), target
-
-
-def _request_headers(
-    origin: Origin, headers: list[tuple[str, str]], method: str, body: bytes
-) -> list[tuple[str, str]]:
-    """The caller's headers as given, plus Host, Content-Length and Accept-Encoding when absent."""
-    present = {name.lower() for name, _ in headers}
-    added = []
-    if "host" not in present:
-        added.append(("host", origin.host_header))
-    if "content-length" not in present and "transfer-encoding" not in present:
-        if body or method.upper() in ("POST", "PUT", "PATCH"):
-            added.append(("content-length", str(len(body))))
-    if "accept-encoding" not in present:
-        # Identity keeps SSE flowing chunk by chunk; we can only undo gzip and deflate anyway.
-        added.append(("accept-encoding", "identity"))
-    return added + list(headers)
-
-
-# ---------------------------------------------------------------------------------------------
-# Transports: direct, or through a proxy (CONNECT tunnel for https)
-# ---------------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=8)
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """A verifying TLS client context for the CA bundle (certifi's when None), built once per bundle.
-
-    Raises OSError or ssl.SSLError when the bundle cannot be loaded.
-    """
-    context = ssl.create_default_context(cafile=ca_file or certifi.where())
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.check_hostname = True
-    context.set_alpn_protocols(["http/1.1"])
-    return context
-
-
-def _time_out(waiter: asyncio.Future) -> None:
-    if not waiter.done():
-        waiter.set_exception(asyncio.TimeoutError())
-
-
-class _UpstreamProtocol(asyncio.BufferedProtocol):
-    """Buffers what the upstream sends so that reads can wait with a timeout, and tells the pool
-    whether anything (bytes, EOF, reset) arrived while the connection sat idle, which
-    asyncio.StreamReader cannot say without touching its internals."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        # Receiving: one fixed buffer for the socket to read into, and unread chunks.
-        self._receive_buffer = memoryview(bytearray(READ_CHUNK_BYTES))
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._buffered_bytes = 0
-        self._reading_paused = False
-        self._eof = False
-        self._error: BaseException | None = None
-        self._read_waiter: asyncio.Future[None] | None = None
-        # Sending: flow control from the transport.
-        self._writing_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
-
-    # -- asyncio callbacks ---------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._receive_buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self._chunks.append(bytes(self._receive_buffer[:nbytes]))
-        self._buffered_bytes += nbytes
-        if self._buffered_bytes > READ_HIGH_WATER_BYTES and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()
-        self._wake_reader()
-
-    def eof_received(self) -> bool:
-        self._eof = True
-        self._wake_reader()
-        return False  # close our side too: HTTP/1.1 has no use for a half-open upstream socket
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._eof = True
-        if exc is not None:
-            self._error = exc
-        self._wake_reader()
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc or ConnectionResetError("connection closed"))
-
-    def pause_writing(self) -> None:
-        self._writing_paused = True
-
-    def resume_writing(self) -> None:
-        self._writing_paused = False
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _wake_reader(self) -> None:
-        waiter, self._read_waiter = self._read_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # -- what the connection calls -------------------------------------------------------------
-
-    @property
-    def has_unread_input(self) -> bool:
-        """True once anything arrived that nobody read: bytes, EOF or a reset."""
-        return bool(self._chunks) or self._eof
-
-    async def read(self, timeout: float) -> bytes:
-        """The next chunk the socket delivered (at most READ_CHUNK_BYTES); b"" at EOF.
-
-        Raises asyncio.TimeoutError after `timeout` seconds of silence, or the OSError that broke
-        the connection.
-        """
-        if not self._chunks and not self._eof:
-            # A timer on the waiter, not asyncio.wait_for: no extra task per read on the hot path.
-            loop = asyncio.get_running_loop()
-            waiter = self._read_waiter = loop.create_future()
-            timer = loop.call_later(timeout, _time_out, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-        if self._chunks:
-            chunk = self._chunks.popleft()
-            self._buffered_bytes -= len(chunk)
-            if self._reading_paused and self._buffered_bytes <= READ_LOW_WATER_BYTES:
-                self._reading_paused = False
-                self.transport.resume_reading()
-            return chunk
-        if self._error is not None:
-            raise self._error
-        return b""
-
-    async def drain(self, timeout: float) -> None:
-        """Wait until the transport's write buffer is below its high-water mark."""
-        if self.transport is None or self.transport.is_closing():
-            raise ConnectionResetError("connection closed")
-        if self._writing_paused:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-            await asyncio.wait_for(self._drain_waiter, timeout)
-
-
-async def open_transport(
-    origin: Origin, settings: ClientSettings, context: ssl.SSLContext, proxy: ProxyEndpoint | None = None
-) -> tuple[asyncio.Transport, _UpstreamProtocol]:
-    """Open a connection that carries requests for `origin`, within `connect_timeout` in all.
-
-    Without `proxy`: TCP to the origin, with TLS for https. With it: TCP to the proxy; for an https
-    origin also a CONNECT tunnel with TLS inside for the origin name; a plain-http origin's
-    requests then go to the proxy in absolute form (the caller builds them so).
-    Raises the raw transport exceptions (OSError, ssl.SSLError, asyncio.TimeoutError), which the
-    caller maps, and UpstreamUnavailable when the proxy cannot be reached or refuses the tunnel.
-    """
-    if proxy is not None:
-        return await asyncio.wait_for(_open_via_proxy(origin, proxy, settings, context), settings.connect_timeout)
-    loop = asyncio.get_running_loop()
-    tls = origin.scheme == "https"
-    transport, protocol = await asyncio.wait_for(
-        loop.create_connection(
-            _UpstreamProtocol,
-            origin.host,
-            origin.port,
-            ssl=context if tls else None,
-            server_hostname=origin.host if tls else None,
-            # Our own timeout must fire first: asyncio's ends in a vaguer ConnectionAbortedError.
-            ssl_handshake_timeout=settings.connect_timeout + 1.0 if tls else None,
-        ),
-        settings.connect_timeout,
-    )
-    return transport, protocol  # type: ignore[return-value]
-
-
-async def _open_via_proxy(
-    origin: Origin, proxy: ProxyEndpoint, settings: ClientSettings, context: ssl.SSLContext
-) -> tuple[asyncio.Transport, _UpstreamProtocol]:
-    """TCP to the proxy, then for https a tunnel with TLS to the origin inside. Raises like
-    open_transport, without a timeout of its own (the caller's covers every step)."""
-    loop = asyncio.get_running_loop()
-    try:
-        transport, protocol = await loop.create_connection(_UpstreamProtocol, proxy.host, proxy.port)
-    except OSError as exc:
-        raise _proxy_connect_error(proxy, origin, exc) from exc
-    if origin.scheme == "http":
-        return transport, protocol  # type: ignore[return-value]
-    try:
-        await connect_tunnel(origin, proxy, transport, protocol, settings.connect_timeout)  # type: ignore[arg-type]
-        # From here the proxy only relays bytes: TLS runs end to end with the origin, so SNI and
-        # the certificate check are for the origin's name, never the proxy's. start_tls hands the
-        # decrypted side to a fresh protocol; the raw one has done its job.
-        tls_protocol = _UpstreamProtocol()
-        tls_transport = await loop.start_tls(
-            transport,
-            tls_protocol,
-            context,
-            server_hostname=origin.host,
-            ssl_handshake_timeout=settings.connect_timeout + 1.0,  # ours fires first, as above
-        )
-    except BaseException:
-        transport.abort()
-        raise
-    # start_tls does not call connection_made on the new protocol; it returns the transport instead.
-    tls_protocol.connection_made(tls_transport)
-    return tls_transport, tls_protocol  # type: ignore[return-value]
-
-
-def _proxy_connect_error(proxy: ProxyEndpoint, origin: Origin, exc: OSError) -> ProxyError:
-    """The ProxyError for a failed TCP connection to the proxy itself (retryable: nothing was sent)."""
-    error = _proxy_connect_error_of(proxy, origin, exc)
-    error.retryable = True
-    return error
-
-
-def _proxy_connect_error_of(proxy: ProxyEndpoint, origin: Origin, exc: OSError) -> ProxyError:
-    if isinstance(exc, socket.gaierror):
-        return UpstreamUnavailable(
-            f"The proxy host of {proxy.address} (for {origin}) could not be resolved: {exc.strerror or exc}."
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return UpstreamUnavailable(f"The proxy {proxy.address} (for {origin}) refused the connection.")
-    return UpstreamUnavailable(f"Could not connect to the proxy {proxy.address} (for {origin}): {_describe(exc)}.")
-
-
-def _connect_error(
-    origin: Origin, exc: BaseException, settings: ClientSettings, proxy: ProxyEndpoint | None = None
-) -> ProxyError:
-    """The ProxyError for a failure while opening a connection (through `proxy` when given).
-
-    Connect failures are retryable (nothing was sent), except a certificate that does not verify:
-    another attempt would fail the same way.
-    """
-    error = _connect_error_of(origin, exc, settings, proxy)
-    error.retryable = not isinstance(exc, ssl.SSLCertVerificationError)
-    return error
-
-
-def _connect_error_of(
-    origin: Origin, exc: BaseException, settings: ClientSettings, proxy: ProxyEndpoint | None = None
-) -> ProxyError:
-    where = f"{origin} via proxy {proxy.address}" if proxy is not None else f"{origin}"
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return UpstreamTimeout(f"Connecting to {where} timed out after {settings.connect_timeout:g} seconds.")
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return UpstreamUnavailable(
-            f"The TLS certificate of {where} could not be verified: {exc.verify_message or exc.reason}."
-        )
-    if isinstance(exc, ssl.SSLError):
-        return UpstreamUnavailable(f"The TLS handshake with {where} failed: {exc.reason or exc}.")
-    if isinstance(exc, socket.gaierror):
-        return UpstreamUnavailable(f"The host of {origin} could not be resolved: {exc.strerror or exc}.")
-    if isinstance(exc, ConnectionRefusedError):
-        return UpstreamUnavailable(f"The upstream {origin} refused the connection.")
-    return UpstreamUnavailable(f"Could not connect to {where}: {_describe(exc)}.")
-
-
-def _describe(exc: BaseException) -> str:
-    """A short description of a transport exception, without a stack trace."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
 # ---------------------------------------------------------------------------------------------
 # Connections
 # ---------------------------------------------------------------------------------------------
+
+_END_OF_MESSAGE = h11.EndOfMessage()  # events are immutable: one serves every request
 
 
 class _Connection:
@@ -415,7 +108,7 @@ class _Connection:
         self,
         origin: Origin,
         transport: asyncio.Transport,
-        protocol: _UpstreamProtocol,
+        protocol: UpstreamProtocol,
         proxy: ProxyEndpoint | None = None,
     ) -> None:
         self.origin = origin
@@ -426,8 +119,8 @@ class _Connection:
         self.h11 = h11.Connection(h11.CLIENT)
         # Per cycle: how many response bytes arrived (zero means the request may be retried).
         self.bytes_received = 0
-        # While idle in the pool: the timer that expires it.
-        self.expiry_timer: asyncio.TimerHandle | None = None
+        # While idle in the pool: since when (loop time), for the pool's expiry sweep.
+        self.idle_since = 0.0
 
     def can_be_reused(self) -> bool:
         """True when the last cycle ended cleanly and nothing unexpected is waiting on the socket."""
@@ -444,38 +137,51 @@ class _Connection:
         """True when the connection cannot carry a request after sitting idle."""
         return self.protocol.has_unread_input or self.transport.is_closing()
 
-    async def send_request(self, request: h11.Request, body: bytes, timeout: float) -> None:
-        """Write the request head and body, then wait for the transport to take them."""
+    async def send_request(self, request: h11.Request, head: bytes | None, body: bytes, timeout: float) -> None:
+        """Write the request head and body, then wait for the transport to take them.
+
+        With `head` (from `RequestHeads.prepare`), `request` is its stand-in: h11 learns the method
+        and moves to the end of our message, and what it would write for the stand-in is dropped.
+        Without it, h11 writes `request` itself.
+        """
         if self.transport.is_closing():
             raise ConnectionResetError("connection closed")
-        events: list[h11.Event] = [request]
-        if body:
-            events.append(h11.Data(data=body))
-        events.append(h11.EndOfMessage())
-        pieces: list[bytes] = []
-        for event in events:
-            pieces.extend(self.h11.send_with_data_passthrough(event) or ())  # the body is not copied here
-        self.transport.writelines(pieces)  # one write for the head (h11 returns a piece per header line)
+        if head is not None:
+            self.h11.send(request)
+            self.h11.send(_END_OF_MESSAGE)
+            self.transport.writelines((head, body) if body else (head,))
+        else:
+            events: list[h11.Event] = [request]
+            if body:
+                events.append(h11.Data(data=body))
+            events.append(_END_OF_MESSAGE)
+            pieces: list[bytes] = []
+            for event in events:
+                pieces.extend(self.h11.send_with_data_passthrough(event) or ())  # the body is not copied here
+            self.transport.writelines(pieces)  # one write for the head (h11 returns a piece per header line)
         await self.protocol.drain(timeout)
 
-    async def receive_event(self, timeout: float) -> h11.Event:
-        """The next h11 event, reading from the socket as needed.
+    async def receive_event(self, timeout: float, *, read_first: bool = False) -> h11.Event:
+        """The next h11 event, reading from the socket as needed. `read_first` skips asking h11
+        first, for when the caller knows h11 holds no complete event.
 
         Raises asyncio.TimeoutError, OSError or h11.RemoteProtocolError; callers map them by phase.
         """
-        while True:
-            event = self.h11.next_event()
+        h = self.h11
+        if not read_first:
+            event = h.next_event()
             if event is not h11.NEED_DATA:
                 return event  # type: ignore[return-value]
+        while True:
             chunk = await self.protocol.read(timeout)
             self.bytes_received += len(chunk)
-            self.h11.receive_data(chunk)
+            h.receive_data(chunk)
+            event = h.next_event()
+            if event is not h11.NEED_DATA:
+                return event  # type: ignore[return-value]
 
     def close(self, reason: str) -> None:
         """Close the socket at once (no await, so it is safe in cancellation cleanup)."""
-        if self.expiry_timer is not None:
-            self.expiry_timer.cancel()
-            self.expiry_timer = None
         logger.debug("close origin=%s%s reason=%s", self.origin, self.via, reason)
         # abort(): a failed or abandoned connection has nothing worth flushing, and close() on a
         # TLS transport would wait for the peer's close_notify.
@@ -562,7 +268,20 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         """The whole (decoded) body. Raises like `iter_bytes()`."""
-        return b"".join([chunk async for chunk in self.iter_bytes()])
+        if self._decoder is not None or self._state is not BodyState.STREAMING:
+            return b"".join([chunk async for chunk in self.iter_bytes()])
+        # The common case, without the async generator, and with each body byte copied out of h11's
+        # bytearrays once (by the join), not once per chunk and again by the join.
+        parts = []
+        try:
+            while isinstance(event := await self._next_body_event(), h11.Data):
+                parts.append(event.data)
+        except BaseException:
+            self._abort("body failed or was abandoned")
+            raise
+        self._state = BodyState.COMPLETE
+        self._client._release(self._connection)
+        return b"".join(parts)
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """Yield body chunks as they arrive (decoded when gzip/deflate), never empty ones.
@@ -576,19 +295,23 @@ class UpstreamResponse:
         if self._state is BodyState.ABORTED:
             raise RuntimeError("This upstream response was closed before its body was read.")
         connection = self._connection
+        read_first = False
         try:
             while True:
-                event = await self._next_body_event()
+                event = await self._next_body_event(read_first)
                 if isinstance(event, h11.Data):
                     # Join every body event this read already delivered: one chunk per socket read,
                     # not per HTTP chunk, so the consumer translates and writes once.
-                    parts = [event.data]
+                    data, parts = event.data, None
                     while isinstance(event := self._buffered_body_event(), h11.Data):
+                        parts = parts or [data]
                         parts.append(event.data)
-                    chunk = self._decode(parts[0] if len(parts) == 1 else b"".join(parts))
+                    chunk = self._decode(data if parts is None else b"".join(parts))
                     if chunk:
                         yield chunk
-                    if event is None:
+                    # h11 said it needs more bytes: read them before asking it again.
+                    read_first = event is None
+                    if read_first:
                         continue
                 if isinstance(event, h11.EndOfMessage):
                     tail = self._decode_tail()
@@ -619,13 +342,13 @@ class UpstreamResponse:
             )
         return event
 
-    async def _next_body_event(self) -> h11.Data | h11.EndOfMessage:
+    async def _next_body_event(self, read_first: bool = False) -> h11.Data | h11.EndOfMessage:
         """The next body event, with transport failures mapped to ProxyErrors."""
         connection = self._connection
         origin = connection.origin
         read_timeout = self._client.settings.read_timeout
         try:
-            event = await connection.receive_event(read_timeout)
+            event = await connection.receive_event(read_timeout, read_first=read_first)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise UpstreamTimeout(
                 f"The upstream {origin} sent nothing for {read_timeout:g} seconds "
@@ -641,7 +364,7 @@ class UpstreamResponse:
             ) from exc
         except OSError as exc:
             raise UpstreamUnavailable(
-                f"The connection to {origin} broke in the middle of the response body: {_describe(exc)}."
+                f"The connection to {origin} broke in the middle of the response body: {describe_transport_error(exc)}."
             ) from exc
         if not isinstance(event, (h11.Data, h11.EndOfMessage)):
             raise UpstreamUnavailable(
@@ -698,11 +421,17 @@ class HTTPClient:
         """Raises OSError or ssl.SSLError when `settings.ca_file` cannot be loaded."""
         self.settings = settings
         # Built now so that a bad CA bundle is a start-up error, and cached across clients.
-        self._tls_context = tls_context(settings.ca_file)
+        # Loading a CA bundle costs milliseconds and megabytes: certifi's waits for the first TLS
+        # upstream; a bundle named by SSL_CERT_FILE is loaded now, so a bad one fails at start-up.
+        self._tls_context = tls_context(settings.ca_file) if settings.ca_file else None
         # Pool state: idle connections per origin (most recently used last) and those lent out.
         self._idle: dict[Origin, list[_Connection]] = {}
         self._active: set[_Connection] = set()
         self._closed = False
+        # One timer for the whole pool, due when the oldest idle connection expires.
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        # Routes and checked header lines, worked out once and reused by every request.
+        self._heads = RequestHeads(settings.proxies)
 
     # -- public --------------------------------------------------------------------------------
 
@@ -717,23 +446,19 @@ class HTTPClient:
         or its proxy cannot be reached, the proxy refuses or wants authentication (407), TLS fails,
         the connection breaks or the response is not HTTP; UpstreamTimeout (504) when connecting
         (through a proxy: TCP, CONNECT and TLS together) or waiting for the head takes too long.
-        On any failure or cancellation the connection is closed, never pooled. Headers h11 refuses (a
-        newline in a value, a Content-Length that does not match the body) raise
-        h11.LocalProtocolError: that is a bug in the caller, not an upstream failure.
+        On any failure or cancellation the connection is closed, never pooled. Headers HTTP does not
+        allow (CR, LF or NUL in a value, a non-ASCII value, a Content-Length that does not match the
+        body) raise h11.LocalProtocolError before anything is sent: that is a bug in the caller, not
+        an upstream failure.
         """
-        origin, target = parse_url(url)
-        proxies = self.settings.proxies
-        proxy = proxies.endpoint_for(origin) if proxies is not None else None
-        request_headers = _request_headers(origin, headers, method, body)
-        if proxy is not None and origin.scheme == "http":
-            target = prepare_forwarded_request(origin, target, request_headers, proxy)
-        # Built before any I/O, so invalid header names or values fail without touching the pool.
-        h11_request = h11.Request(method=method, target=target, headers=request_headers)
+        # Before any I/O, so invalid header names or values fail without touching the pool.
+        route, h11_request, head = self._heads.prepare(method, url, headers, body)
+        origin, proxy = route.origin, route.proxy
         allow_reuse = True
         while True:  # at most twice: the retry uses a fresh connection, which is never retried
             connection, reused = await self._acquire(origin, proxy, allow_reuse=allow_reuse)
             try:
-                return await self._exchange(connection, h11_request, body)
+                return await self._exchange(connection, h11_request, head, body)
             except _NothingReceived as failure:
                 self._discard(connection, "broke before any response byte")
                 if not reused:
@@ -750,6 +475,9 @@ class HTTPClient:
         """Close every idle connection. From now on nothing is pooled: connections lent out, and
         any opened by later requests during shutdown, are closed when their response ends."""
         self._closed = True
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
         idle = [connection for connections in self._idle.values() for connection in connections]
         self._idle.clear()
         for connection in idle:
@@ -781,9 +509,6 @@ class HTTPClient:
         return chosen, stale
 
     def _lend(self, connection: _Connection) -> None:
-        if connection.expiry_timer is not None:
-            connection.expiry_timer.cancel()
-            connection.expiry_timer = None
         self._active.add(connection)
 
     def _checkin(self, connection: _Connection) -> list[_Connection]:
@@ -793,9 +518,10 @@ class HTTPClient:
             return [connection]
         idle = self._idle.setdefault(connection.origin, [])
         idle.append(connection)
-        connection.expiry_timer = asyncio.get_running_loop().call_later(
-            self.settings.idle_expiry, self._expire, connection
-        )
+        loop = asyncio.get_running_loop()
+        connection.idle_since = loop.time()
+        if self._sweep_timer is None:  # else it is due no later than this connection's expiry
+            self._sweep_timer = loop.call_at(connection.idle_since + self.settings.idle_expiry, self._sweep)
         surplus = len(idle) - self.settings.max_idle_per_origin
         if surplus > 0:
             evicted = idle[:surplus]  # least recently used first
@@ -803,14 +529,27 @@ class HTTPClient:
             return evicted
         return []
 
-    def _remove_idle(self, connection: _Connection) -> bool:
-        idle = self._idle.get(connection.origin)
-        if idle is None or connection not in idle:
-            return False
-        idle.remove(connection)
-        if not idle:
-            del self._idle[connection.origin]
-        return True
+    def _take_expired(self, now: float) -> tuple[list[_Connection], float | None]:
+        """Remove the idle connections whose time is up; also return when the next one's is."""
+        cutoff = now - self.settings.idle_expiry + IDLE_SWEEP_SLACK_SECONDS
+        expired: list[_Connection] = []
+        oldest = None
+        for origin, idle in list(self._idle.items()):
+            # Each list is in the order the connections were pooled, so the expired ones lead it.
+            count = next((i for i, connection in enumerate(idle) if connection.idle_since > cutoff), len(idle))
+            expired += idle[:count]
+            del idle[:count]
+            if not idle:
+                del self._idle[origin]
+            elif oldest is None or idle[0].idle_since < oldest:
+                oldest = idle[0].idle_since
+        return expired, None if oldest is None else oldest + self.settings.idle_expiry
+
+    def load_tls(self) -> None:
+        """Load certifi's CA bundle now rather than on the first TLS request (at start-up, when a TLS
+        upstream is configured). Raises OSError or ssl.SSLError when it cannot be loaded."""
+        if self._tls_context is None:
+            self._tls_context = tls_context(None)
 
     # -- pool actions --------------------------------------------------------------------------
 
@@ -831,10 +570,12 @@ class HTTPClient:
         via = f" via proxy {proxy.address}" if proxy is not None else ""
         logger.debug("connect origin=%s%s", origin, via)
         try:
-            transport, protocol = await open_transport(origin, self.settings, self._tls_context, proxy)
+            if self._tls_context is None and origin.scheme == "https":
+                self._tls_context = tls_context(None)
+            transport, protocol = await open_transport(origin, self.settings.connect_timeout, self._tls_context, proxy)
         except (OSError, ssl.SSLError, asyncio.TimeoutError, TimeoutError) as exc:
             logger.debug("connect failed origin=%s%s error=%s", origin, via, type(exc).__name__)
-            raise _connect_error(origin, exc, self.settings, proxy) from exc
+            raise connect_error(origin, exc, self.settings.connect_timeout, proxy) from exc
         except ProxyError as exc:
             logger.debug("connect failed origin=%s%s error=%s", origin, via, type(exc).__name__)
             raise
@@ -852,15 +593,20 @@ class HTTPClient:
         self._active.discard(connection)
         connection.close(reason)
 
-    def _expire(self, connection: _Connection) -> None:
-        connection.expiry_timer = None
-        if self._remove_idle(connection):
+    def _sweep(self) -> None:
+        """Close the idle connections that expired, and set the timer for the next one to."""
+        loop = asyncio.get_running_loop()
+        expired, next_due = self._take_expired(loop.time())
+        self._sweep_timer = None if next_due is None else loop.call_at(next_due, self._sweep)
+        for connection in expired:
             connection.close("idle_expiry")
 
     # -- one exchange --------------------------------------------------------------------------
 
-    async def _exchange(self, connection: _Connection, request: h11.Request, body: bytes) -> UpstreamResponse:
-        """Send the request and read the response head on one connection.
+    async def _exchange(
+        self, connection: _Connection, request: h11.Request, head: bytes | None, body: bytes
+    ) -> UpstreamResponse:
+        """Send the request (see `_Connection.send_request`) and read the response head on one connection.
 
         Raises _NothingReceived when the connection broke before any response byte (the caller
         may retry), UpstreamTimeout or UpstreamUnavailable otherwise.
@@ -868,7 +614,7 @@ class HTTPClient:
         origin = connection.origin
         timeout = self.settings.read_timeout
         try:
-            await connection.send_request(request, body, timeout)
+            await connection.send_request(request, head, body, timeout)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise UpstreamTimeout(
                 f"The upstream {origin} did not accept the request body within {timeout:g} seconds."
@@ -876,16 +622,16 @@ class HTTPClient:
         except OSError as exc:
             raise _NothingReceived(
                 UpstreamUnavailable(
-                    f"The connection to {origin} broke while sending the request: {_describe(exc)}."
+                    f"The connection to {origin} broke while sending the request: {describe_transport_error(exc)}."
                 )
             ) from exc
         try:
-            while True:
-                event = await connection.receive_event(timeout)
-                if isinstance(event, h11.Response):
-                    break
+            # h11 holds nothing of this cycle yet: read before asking it for an event.
+            event = await connection.receive_event(timeout, read_first=True)
+            while not isinstance(event, h11.Response):
                 if not isinstance(event, h11.InformationalResponse):
                     raise h11.RemoteProtocolError(f"unexpected {type(event).__name__} before the response")
+                event = await connection.receive_event(timeout)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise UpstreamTimeout(f"The upstream {origin} sent no response within {timeout:g} seconds.") from exc
         except (OSError, h11.RemoteProtocolError) as exc:
@@ -900,7 +646,9 @@ class HTTPClient:
             # Only a proxy sends 407; passed on, it would ask our client for credentials it has no
             # way to give. (Through a tunnel the proxy answers the CONNECT instead.)
             raise UpstreamUnavailable(proxy_auth_message(connection.proxy, origin))
-        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers]
+        # raw_items() is a plain list, cheaper to walk than the Headers sequence; names are tokens
+        # (ASCII), so lower() here matches h11's own lower-casing.
+        headers = [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in event.headers.raw_items()]
         headers, decoder = _decoded_headers(origin, headers)
         return UpstreamResponse(self, connection, event.status_code, headers, decoder)
 

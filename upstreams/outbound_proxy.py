@@ -1,7 +1,7 @@
 """Outbound HTTP proxies (PROTOCOLS.md 9): which proxy carries which origin, and how to talk to it.
 
-The client in upstreams/http.py opens the sockets and pools them; this module decides and speaks
-the proxy's part.
+upstreams/transport.py opens the sockets (through `connect_tunnel` for https) and upstreams/http.py
+pools them; this module decides and speaks the proxy's part.
 
 Policies:
 - Configured by `ProxySettings`, usually `from_env`: https_proxy/HTTPS_PROXY serves https origins,
@@ -41,8 +41,9 @@ import h11
 from translate.errors import UpstreamUnavailable
 
 if TYPE_CHECKING:
-    # For annotations only: upstreams.http imports this module, never the other way round at run time.
-    from upstreams.http import Origin, _UpstreamProtocol
+    # For annotations only: upstreams.transport imports this module, never the other way round at
+    # run time.
+    from upstreams.transport import Origin, UpstreamProtocol
 
 # Per origin scheme, the variables that name its proxy, in lookup order: lower-case before upper-case
 # (as curl does), ALL_PROXY as the fallback for both. An empty variable counts as unset (as in
@@ -306,7 +307,7 @@ def prepare_forwarded_request(origin: Origin, target: str, headers: list[tuple[s
 
 
 async def connect_tunnel(
-    origin: Origin, proxy: ProxyEndpoint, transport: asyncio.Transport, protocol: _UpstreamProtocol, timeout: float
+    origin: Origin, proxy: ProxyEndpoint, transport: asyncio.Transport, protocol: UpstreamProtocol, timeout: float
 ) -> None:
     """Ask the proxy for a tunnel to the origin and return once it answered 2xx.
 
