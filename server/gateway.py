@@ -98,6 +98,8 @@ class Gateway:
                 proxies=config.proxies,
             )
         )
+        if any(provider.base_url.startswith("https://") for provider in self.providers.values()):
+            self.client.load_tls()  # needed anyway: better at start-up than on the first request
         self.dropped_tools_logged: set[str] = set()
         self.instance_id = config.instance_id
         self.upstream_marks = [(LOOP_HEADER, self.instance_id)]
