@@ -335,7 +335,9 @@ class ClientConnection(asyncio.Protocol):
 
     def _parse(self) -> None:
         """Take every event h11 can give now; start the handler when a request is complete."""
-        while self.handler is None and not self.closed:
+        # Once refused (closing), the bytes after the refused head are not read: they may hold its
+        # body or its EndOfMessage, but no request to serve.
+        while self.handler is None and not self.closed and not self.transport.is_closing():
             try:
                 event = self.conn.next_event()
             except h11.RemoteProtocolError as error:
@@ -360,6 +362,7 @@ class ClientConnection(asyncio.Protocol):
                 self.request.body = b"".join(self.body_parts)
                 self.body_parts = []
                 self.handler = self.loop.create_task(self._serve(self.request))
+                self.handler.add_done_callback(self._handler_done)
             elif isinstance(event, h11.ConnectionClosed):
                 if self.request is not None:
                     self._refuse(InvalidRequest("connection closed before the request body was complete"))
@@ -491,6 +494,15 @@ class ClientConnection(asyncio.Protocol):
             log.warning("request_id=%s stream ended with an error: %s", request.request_id, error.message)
             await out.write(request.front.stream_error(error))
             await out.end()
+
+    def _handler_done(self, handler: asyncio.Task) -> None:
+        # A task cancelled before its first step never runs `_serve` at all: the client left (EOF or
+        # reset) in the same loop turn its request was completed. Record it as abandoned and close here.
+        if handler.cancelled() and handler is self.handler:
+            request = self.request
+            request.status = 499
+            self.gateway.finish(request, None)
+            self._next_cycle(False)
 
     def _keeps_alive(self, request: Request) -> bool:
         if self.server.closing:

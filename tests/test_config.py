@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fake_upstream import FakeUpstream, Reply, completion
+from loopback import eventually, free_port, request, wait_until_healthy
 
 from server.config import Config, ConfigError, load_environment, parse_env_file
 from server.gateway import Gateway
@@ -102,25 +100,6 @@ def test_refuses_a_public_bind_without_a_key():
     assert result.returncode == 2 and "PROXY_API_KEY" in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_healthy(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("proxy did not become healthy")
-
-
 def test_sigterm_lets_in_flight_requests_finish_then_exits_0(tmp_path):
     """On SIGTERM the proxy stops accepting, finishes the slow in-flight request, and exits 0."""
     slow = Reply.json(completion("finished"))
@@ -139,15 +118,13 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(tmp_path):
             result = {}
 
             def call() -> None:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 body = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
-                conn.request("POST", "/v1/messages", body=json.dumps(body))
-                response = conn.getresponse()
-                result["status"], result["body"] = response.status, json.loads(response.read())
+                answer = request(port, "POST", "/v1/messages", body)
+                result["status"], result["body"] = answer.status, answer.json()
 
             caller = threading.Thread(target=call)
             caller.start()
-            assert_eventually(lambda: len(upstream.requests) == 1)
+            assert eventually(lambda: len(upstream.requests) == 1, timeout=5), "the request reached the upstream"
             process.send_signal(signal.SIGTERM)
             caller.join(10)
             assert process.wait(10) == 0
@@ -156,13 +133,6 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(tmp_path):
             stderr = process.stderr.read()
     assert result["status"] == 200 and result["body"]["content"][0]["text"] == "finished"
     assert "switchboard" in stderr and "listening on" in stderr
-
-
-def assert_eventually(predicate, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
 
 
 def test_banner_says_loudly_when_no_upstream_is_configured():
@@ -178,7 +148,7 @@ def test_log_file_gets_access_lines_and_no_secrets(tmp_path):
     import logging
 
     from fake_upstream import RunningProxy
-    from test_server import MESSAGE, openai_env, request
+    from test_server import MESSAGE, openai_env
 
     pattern = str(tmp_path / "logs" / "switchboard-%Y%m%d.log")
     with FakeUpstream([Reply.json(completion("hi"))]) as upstream:

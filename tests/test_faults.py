@@ -14,6 +14,7 @@ Proxy bugs this suite found were fixed; each has its test here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -23,22 +24,13 @@ import time
 
 import pytest
 
+import loopback
 from fake_upstream import FakeUpstream, Reply, RunningProxy, chunk, completion, frames, text_stream
-from faults_helpers import (
-    CHAT,
-    MESSAGE,
-    CountingEvent,
-    RawClient,
-    RawUpstream,
-    assert_recovered,
-    free_port,
-    http_request_bytes,
-    http_response_bytes,
-    parse_response,
-    request,
-    rss_bytes,
-    sse_events,
-)
+from faults_helpers import CHAT, MESSAGE, CountingEvent, RawUpstream, assert_recovered, http_response_bytes, rss_bytes
+from loopback import READ_DEADLINE_SECONDS, RawClient, free_port, http_request_bytes, parse_response
+
+# Every request of this suite has the raw clients' read deadline, so a fault that hangs fails fast.
+request = functools.partial(loopback.request, timeout=READ_DEADLINE_SECONDS)
 
 # Slack allowed on top of a configured bound before a late answer counts as the bound not working.
 MARGIN_SECONDS = 0.6
@@ -71,26 +63,12 @@ def anthropic_sse(*events: dict) -> list[bytes]:
     return [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
 
 
-def stream_post(proxy: RunningProxy, path: str, body: dict) -> tuple[int, object, float]:
-    """POST a streaming request; returns (status, events or error body, seconds taken)."""
-    started = time.monotonic()
-    status, _, raw = request(proxy, "POST", path, dict(body, stream=True))
-    elapsed = time.monotonic() - started
-    return status, (sse_events(raw) if status == 200 else raw), elapsed
-
-
 def names(events: list[tuple[str, object]]) -> list[str]:
     return [name for name, _ in events]
 
 
 def text_of(events: list[tuple[str, object]]) -> str:
     return "".join(data["delta"].get("text", "") for name, data in events if name == "content_block_delta")
-
-
-def timed_request(proxy: RunningProxy, method: str, path: str, body: object = None) -> tuple[int, dict, object, float]:
-    started = time.monotonic()
-    status, headers, parsed = request(proxy, method, path, body)
-    return status, headers, parsed, time.monotonic() - started
 
 
 def metric(proxy: RunningProxy, name: str, **labels: str) -> float:
@@ -111,13 +89,13 @@ def test_refused_upstream_is_502_on_both_fronts_after_a_quick_retry():
     port = free_port()
     env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "MAX_RETRIES": "1"}
     with RunningProxy(env) as proxy:
-        status, _, body, elapsed = timed_request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 502 and body["type"] == "error" and body["error"]["type"] == "api_error"
-        assert "refused" in body["error"]["message"]
-        assert elapsed < 0.5 + MARGIN_SECONDS  # one backoff of at most 0.5 s
-        status, _, body, elapsed = timed_request(proxy, "POST", "/v1/chat/completions", CHAT)
-        assert status == 502 and body["error"]["type"] == "server_error" and "refused" in body["error"]["message"]
-        assert elapsed < 0.5 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 502 and answer.body["type"] == "error" and answer.body["error"]["type"] == "api_error"
+        assert "refused" in answer.body["error"]["message"]
+        assert answer.elapsed < 0.5 + MARGIN_SECONDS  # one backoff of at most 0.5 s
+        answer = request(proxy, "POST", "/v1/chat/completions", CHAT)
+        assert answer.status == 502 and answer.body["error"]["type"] == "server_error" and "refused" in answer.body["error"]["message"]
+        assert answer.elapsed < 0.5 + MARGIN_SECONDS
         assert metric(proxy, "switchboard_upstream_retries_total", provider="openai", reason="connect") == 2
         assert proxy.pool_stats() == {"idle": 0, "active": 0, "by_origin": {}}
         assert_recovered(proxy)
@@ -127,14 +105,14 @@ def test_garbage_instead_of_http_is_502_and_the_socket_is_not_pooled():
     """An upstream that answers with bytes that are not HTTP gets 502 on both fronts, stream or not."""
     garbage = b"SSH-2.0-OpenSSH_9.6\r\n\x00\xff\xfe not an HTTP response\r\n\r\n"
     with RawUpstream([garbage] * 3) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 502 and body["error"]["type"] == "api_error"
-        assert "invalid or incomplete HTTP response" in body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 502 and answer.body["error"]["type"] == "api_error"
+        assert "invalid or incomplete HTTP response" in answer.body["error"]["message"]
         # Before any stream byte the failure is still a plain response, not an event inside a 200.
-        status, body, _ = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 502 and body["error"]["type"] == "api_error"
-        status, _, body = request(proxy, "POST", "/v1/chat/completions", CHAT)
-        assert status == 502 and body["error"]["type"] == "server_error"
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        assert answer.status == 502 and answer.body["error"]["type"] == "api_error"
+        answer = request(proxy, "POST", "/v1/chat/completions", CHAT)
+        assert answer.status == 502 and answer.body["error"]["type"] == "server_error"
         assert proxy.pool_stats() == {"idle": 0, "active": 0, "by_origin": {}}
         assert upstream.connections == 3
         assert_recovered(proxy, upstream)
@@ -144,9 +122,9 @@ def test_body_shorter_than_its_content_length_is_502():
     """An upstream that closes before sending the body its Content-Length promised is a 502, not a short answer."""
     cut = http_response_bytes(200, json.dumps(completion("whole")).encode())[:-20]
     with RawUpstream([cut]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 502 and body["error"]["type"] == "api_error"
-        assert "before the response body was complete" in body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 502 and answer.body["error"]["type"] == "api_error"
+        assert "before the response body was complete" in answer.body["error"]["message"]
         assert proxy.pool_stats()["idle"] == 0
         assert_recovered(proxy, upstream)
 
@@ -156,11 +134,11 @@ def test_invalid_json_answer_is_502_on_both_fronts_and_the_clean_connection_is_p
     with FakeUpstream([Reply(body=b'{"id": "chatcmpl-1", "choices": [tru')]) as openai_up, \
          FakeUpstream([Reply(body=b"<html>502 Bad Gateway</html>")]) as anthropic_up, \
          RunningProxy(both_env(openai_up, anthropic_up)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 502 and body["type"] == "error" and body["error"]["type"] == "api_error"
-        assert "not JSON" in body["error"]["message"]
-        status, _, body = request(proxy, "POST", "/v1/chat/completions", dict(CHAT, model="claude-sonnet-4-5"))
-        assert status == 502 and body["error"]["type"] == "server_error" and "not JSON" in body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 502 and answer.body["type"] == "error" and answer.body["error"]["type"] == "api_error"
+        assert "not JSON" in answer.body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/chat/completions", dict(CHAT, model="claude-sonnet-4-5"))
+        assert answer.status == 502 and answer.body["error"]["type"] == "server_error" and "not JSON" in answer.body["error"]["message"]
         stats = proxy.pool_stats()
         assert stats["active"] == 0 and stats["idle"] == 2  # one clean connection per upstream
         assert_recovered(proxy, openai_up)
@@ -181,12 +159,14 @@ def test_invalid_json_inside_a_stream_ends_it_with_an_error_event_on_both_fronts
     )
     with FakeUpstream([Reply.sse(openai_frames)]) as openai_up, FakeUpstream([Reply.sse(anthropic_frames)]) as anthropic_up, \
          RunningProxy(both_env(openai_up, anthropic_up)) as proxy:
-        status, events, _ = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 200
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
+        assert answer.status == 200
         assert names(events)[-1] == "error" and events[-1][1]["error"]["type"] == "api_error"
         assert "message_delta" not in names(events) and text_of(events) == "par"
-        status, events, _ = stream_post(proxy, "/v1/chat/completions", dict(CHAT, model="claude-sonnet-4-5"))
-        assert status == 200
+        answer = request(proxy, "POST", "/v1/chat/completions", dict(CHAT, model="claude-sonnet-4-5", stream=True))
+        events = answer.events()
+        assert answer.status == 200
         assert "error" in events[-1][1] and events[-1][1]["error"]["message"]
         assert not any(isinstance(d, dict) and "AFTER" in json.dumps(d) for _, d in events)
         assert proxy.wait_for(lambda: proxy.pool_stats()["active"] == 0)
@@ -197,8 +177,9 @@ def test_stream_cut_mid_event_ends_with_an_error_event_not_end_turn():
     """A body that ends in the middle of an SSE event is an error event, never a made-up end_turn."""
     cut = frames(chunk({"role": "assistant", "content": "par"}), done=False) + [b'data: {"id": "chatcmpl-fake", "obj']
     with FakeUpstream([Reply.sse(cut)]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, events, _ = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 200
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
+        assert answer.status == 200
         assert names(events)[-1] == "error"
         assert "message_delta" not in names(events) and "message_stop" not in names(events)
         assert_recovered(proxy, upstream)
@@ -213,8 +194,9 @@ def test_stream_ending_cleanly_without_a_finish_gets_a_well_formed_ending():
     """
     truncated = frames(chunk({"role": "assistant", "content": "par"}), chunk({"content": "tial"}), done=False)
     with FakeUpstream([Reply.sse(truncated)]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, events, _ = stream_post(proxy, "/v1/messages", MESSAGE)
-    assert status == 200
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
+    assert answer.status == 200
     assert names(events)[-2:] == ["message_delta", "message_stop"]
     assert events[-2][1]["delta"]["stop_reason"] == "end_turn" and text_of(events) == "partial"
 
@@ -224,12 +206,14 @@ def test_reset_mid_stream_ends_with_an_error_event_and_the_connection_is_dropped
     broken = frames(chunk({"role": "assistant", "content": "par"}), chunk({"content": "tial"}), done=False)
     replies = [Reply.sse(broken, break_after_chunks=True) for _ in range(2)]
     with FakeUpstream(replies) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, events, elapsed = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 200 and elapsed < 1
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
+        assert answer.status == 200 and answer.elapsed < 1
         assert names(events)[-1] == "error" and events[-1][1]["error"]["type"] == "api_error"
         assert "message_delta" not in names(events) and text_of(events) == "partial"
-        status, events, elapsed = stream_post(proxy, "/v1/chat/completions", CHAT)
-        assert status == 200 and elapsed < 1
+        answer = request(proxy, "POST", "/v1/chat/completions", dict(CHAT, stream=True))
+        events = answer.events()
+        assert answer.status == 200 and answer.elapsed < 1
         assert "error" in events[-1][1] and "[DONE]" not in [d for _, d in events]
         assert proxy.pool_stats() == {"idle": 0, "active": 0, "by_origin": {}}
         assert_recovered(proxy, upstream)
@@ -239,13 +223,13 @@ def test_stall_before_headers_is_504_within_read_timeout_and_the_upstream_is_hun
     """READ_TIMEOUT=0.3: an upstream silent before its head gets 504 timeout_error after ~0.3 s, stream or not."""
     replies = [Reply.sse(text_stream(["late"]), delay_before_head=5), Reply(body=b"{}", delay_before_head=5)]
     with FakeUpstream(replies) as upstream, RunningProxy(openai_env(upstream, READ_TIMEOUT="0.3")) as proxy:
-        status, body, elapsed = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 504 and body["error"]["type"] == "timeout_error"
-        assert 0.3 - EARLY_SECONDS <= elapsed < 0.3 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        assert answer.status == 504 and answer.body["error"]["type"] == "timeout_error"
+        assert 0.3 - EARLY_SECONDS <= answer.elapsed < 0.3 + MARGIN_SECONDS
         assert upstream.client_went_away.wait(1)
-        status, _, body, elapsed = timed_request(proxy, "POST", "/v1/chat/completions", CHAT)
-        assert status == 504 and body["error"]["type"] == "timeout_error"
-        assert 0.3 - EARLY_SECONDS <= elapsed < 0.3 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/chat/completions", CHAT)
+        assert answer.status == 504 and answer.body["error"]["type"] == "timeout_error"
+        assert 0.3 - EARLY_SECONDS <= answer.elapsed < 0.3 + MARGIN_SECONDS
         assert proxy.pool_stats() == {"idle": 0, "active": 0, "by_origin": {}}
         assert_recovered(proxy, upstream)
 
@@ -255,12 +239,14 @@ def test_stall_mid_stream_ends_with_a_timeout_error_event_within_read_timeout():
     stalled = frames(chunk({"role": "assistant", "content": "par"}), chunk({"content": "tial"}), done=False)
     replies = [Reply.sse(stalled, stall_after_chunks=5) for _ in range(2)]
     with FakeUpstream(replies) as upstream, RunningProxy(openai_env(upstream, READ_TIMEOUT="0.3")) as proxy:
-        status, events, elapsed = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 200 and 0.3 - EARLY_SECONDS <= elapsed < 0.3 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
+        assert answer.status == 200 and 0.3 - EARLY_SECONDS <= answer.elapsed < 0.3 + MARGIN_SECONDS
         assert text_of(events) == "partial"
         assert names(events)[-1] == "error" and events[-1][1]["error"]["type"] == "timeout_error"
-        status, events, elapsed = stream_post(proxy, "/v1/chat/completions", CHAT)
-        assert status == 200 and 0.3 - EARLY_SECONDS <= elapsed < 0.3 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/chat/completions", dict(CHAT, stream=True))
+        events = answer.events()
+        assert answer.status == 200 and 0.3 - EARLY_SECONDS <= answer.elapsed < 0.3 + MARGIN_SECONDS
         assert events[-1][1]["error"]["type"] == "timeout_error"
         assert proxy.pool_stats() == {"idle": 0, "active": 0, "by_origin": {}}
         assert_recovered(proxy, upstream)
@@ -282,8 +268,8 @@ def test_429_retry_after_is_honoured_before_the_one_retry():
         return Reply.json(completion("after the pause"))
 
     with FakeUpstream(script) as upstream, RunningProxy(openai_env(upstream, MAX_RETRIES="1")) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 200 and body["content"][0]["text"] == "after the pause"
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 200 and answer.body["content"][0]["text"] == "after the pause"
         assert len(arrivals) == 2
         # Without honouring retry-after the backoff would be 0.25-0.5 s.
         assert 1.0 - 0.01 <= arrivals[1] - arrivals[0] < 1.0 + MARGIN_SECONDS
@@ -295,10 +281,10 @@ def test_429_asking_for_longer_than_the_cap_goes_back_to_the_client_at_once():
     """A retry-after beyond the 30 s cap is not slept on: the 429 reaches the client at once, retry-after kept."""
     too_long = Reply.json({"error": {"message": "come back in a minute"}}, status=429, headers=[("retry-after", "60")])
     with FakeUpstream([too_long]) as upstream, RunningProxy(openai_env(upstream, MAX_RETRIES="2")) as proxy:
-        status, headers, body, elapsed = timed_request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 429 and body["error"]["type"] == "rate_limit_error"
-        assert headers["retry-after"] == "60"
-        assert elapsed < 0.5 and len(upstream.requests) == 1
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 429 and answer.body["error"]["type"] == "rate_limit_error"
+        assert answer.headers["retry-after"] == "60"
+        assert answer.elapsed < 0.5 and len(upstream.requests) == 1
         assert_recovered(proxy, upstream)
 
 
@@ -306,9 +292,9 @@ def test_quota_429_is_never_retried():
     """An insufficient_quota 429 is final: one upstream request, the 429 goes back with its message."""
     quota = Reply.json({"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}, status=429)
     with FakeUpstream([quota]) as upstream, RunningProxy(openai_env(upstream, MAX_RETRIES="2")) as proxy:
-        status, _, body, elapsed = timed_request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 429 and "quota" in body["error"]["message"]
-        assert elapsed < 0.5 and len(upstream.requests) == 1
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 429 and "quota" in answer.body["error"]["message"]
+        assert answer.elapsed < 0.5 and len(upstream.requests) == 1
         assert_recovered(proxy, upstream)
 
 
@@ -319,12 +305,12 @@ def test_529_is_overloaded_on_the_anthropic_front_and_503_on_the_openai_front():
 
     with FakeUpstream([overloaded(), overloaded()]) as openai_up, FakeUpstream([overloaded()]) as anthropic_up, \
          RunningProxy(both_env(openai_up, anthropic_up)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 529 and body["type"] == "error" and body["error"]["type"] == "overloaded_error"
-        status, body, _ = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 529 and body["error"]["type"] == "overloaded_error"
-        status, _, body = request(proxy, "POST", "/v1/chat/completions", dict(CHAT, model="claude-sonnet-4-5"))
-        assert status == 503 and body["error"]["type"] == "server_error" and "Overloaded" in body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 529 and answer.body["type"] == "error" and answer.body["error"]["type"] == "overloaded_error"
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        assert answer.status == 529 and answer.body["error"]["type"] == "overloaded_error"
+        answer = request(proxy, "POST", "/v1/chat/completions", dict(CHAT, model="claude-sonnet-4-5"))
+        assert answer.status == 503 and answer.body["error"]["type"] == "server_error" and "Overloaded" in answer.body["error"]["message"]
         assert_recovered(proxy, openai_up)
 
 
@@ -333,9 +319,9 @@ def test_503_is_retried_and_the_retry_succeeds():
     unavailable = Reply.json({"error": {"message": "try again"}}, status=503)
     with FakeUpstream([unavailable, Reply.json(completion("second time lucky"))]) as upstream, \
          RunningProxy(openai_env(upstream, MAX_RETRIES="2")) as proxy:
-        status, _, body, elapsed = timed_request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 200 and body["content"][0]["text"] == "second time lucky"
-        assert len(upstream.requests) == 2 and elapsed < 0.5 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 200 and answer.body["content"][0]["text"] == "second time lucky"
+        assert len(upstream.requests) == 2 and answer.elapsed < 0.5 + MARGIN_SECONDS
         assert metric(proxy, "switchboard_upstream_retries_total", provider="openai", reason="503") == 1
         assert_recovered(proxy, upstream)
 
@@ -346,8 +332,8 @@ def test_fallback_model_answers_when_the_primary_fails(caplog):
     with FakeUpstream([Reply.json({"error": {"message": "down"}}, status=503)]) as openai_up, \
          FakeUpstream([Reply.json(anthropic_message("from the fallback"))]) as anthropic_up, \
          RunningProxy(both_env(openai_up, anthropic_up, FALLBACK_MODELS="anthropic/claude-fallback")) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 200 and body["content"][0]["text"] == "from the fallback"
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 200 and answer.body["content"][0]["text"] == "from the fallback"
         assert anthropic_up.requests[0].json()["model"] == "claude-fallback"
         assert metric(proxy, "switchboard_fallbacks_total", provider="anthropic") == 1
         assert proxy.wait_for(lambda: "fallback=1" in caplog.text)
@@ -358,8 +344,9 @@ def test_fallback_to_echo_serves_a_stream_when_the_primary_is_unreachable():
     """A refused primary on a stream falls back (before any content) to echo/x, and the stream completes."""
     env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1", "FALLBACK_MODELS": "echo/x"}
     with RunningProxy(env) as proxy:
-        status, events, _ = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 200 and names(events)[-1] == "message_stop" and "echo provider" in text_of(events)
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
+        assert answer.status == 200 and names(events)[-1] == "message_stop" and "echo provider" in text_of(events)
         assert metric(proxy, "switchboard_fallbacks_total", provider="echo") == 1
         assert_recovered(proxy)
 
@@ -379,14 +366,14 @@ def test_concurrency_limit_answers_overloaded_after_the_queue_timeout():
         first = threading.Thread(target=lambda: results.setdefault("first", request(proxy, "POST", "/v1/messages", MESSAGE)))
         first.start()
         assert proxy.wait_for(lambda: len(upstream.requests) == 1)
-        status, _, body, elapsed = timed_request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status == 529 and body["type"] == "error" and body["error"]["type"] == "overloaded_error"
-        assert 0.3 - EARLY_SECONDS <= elapsed < 0.3 + MARGIN_SECONDS
-        status, _, body, elapsed = timed_request(proxy, "POST", "/v1/chat/completions", CHAT)
-        assert status == 503 and body["error"]["code"] == "overloaded"
-        assert 0.3 - EARLY_SECONDS <= elapsed < 0.3 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status == 529 and answer.body["type"] == "error" and answer.body["error"]["type"] == "overloaded_error"
+        assert 0.3 - EARLY_SECONDS <= answer.elapsed < 0.3 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/chat/completions", CHAT)
+        assert answer.status == 503 and answer.body["error"]["code"] == "overloaded"
+        assert 0.3 - EARLY_SECONDS <= answer.elapsed < 0.3 + MARGIN_SECONDS
         first.join(5)
-        assert results["first"][0] == 200 and results["first"][2]["content"][0]["text"] == "first"
+        assert results["first"].status == 200 and results["first"].body["content"][0]["text"] == "first"
         assert len(upstream.requests) == 1  # the overloaded ones never left the proxy
         assert_recovered(proxy, upstream)
 
@@ -396,12 +383,12 @@ def test_a_base_url_pointing_at_the_proxy_itself_fails_fast_without_recursion():
     port = free_port()
     env = {"PORT": str(port), "OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "MAX_RETRIES": "2"}
     with RunningProxy(env) as proxy:
-        status, _, body, elapsed = timed_request(proxy, "POST", "/v1/chat/completions", CHAT)
-        assert status == 508 and "loop detected" in body["error"]["message"]
-        assert elapsed < 0.5
-        status, _, body, elapsed = timed_request(proxy, "POST", "/v1/messages", MESSAGE)
-        assert status >= 500 and body["type"] == "error" and "loop detected" in body["error"]["message"]
-        assert elapsed < 0.5
+        answer = request(proxy, "POST", "/v1/chat/completions", CHAT)
+        assert answer.status == 508 and "loop detected" in answer.body["error"]["message"]
+        assert answer.elapsed < 0.5
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        assert answer.status >= 500 and answer.body["type"] == "error" and "loop detected" in answer.body["error"]["message"]
+        assert answer.elapsed < 0.5
         # Exactly one looped hop per client request: the proxy answered itself once each time, no recursion.
         assert metric(proxy, "switchboard_requests_total", front="chat", provider="-", model="-", status="508") == 2
         assert_recovered(proxy)
@@ -412,8 +399,8 @@ def test_a_loop_is_508_on_the_anthropic_front_too():
     port = free_port()
     env = {"PORT": str(port), "OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"}
     with RunningProxy(env) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-    assert status == 508 and "loop detected" in body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+    assert answer.status == 508 and "loop detected" in answer.body["error"]["message"]
 
 
 def test_request_timeout_is_504_before_content_and_an_error_event_after():
@@ -421,11 +408,12 @@ def test_request_timeout_is_504_before_content_and_an_error_event_after():
     silent = Reply.sse(text_stream(["late"]), delay_before_head=5)
     dribbling = Reply.sse(text_stream(["tick"] * 30), delay_between_chunks=0.1)
     with FakeUpstream([silent, dribbling]) as upstream, RunningProxy(openai_env(upstream, REQUEST_TIMEOUT="0.5")) as proxy:
-        status, body, elapsed = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 504 and body["error"]["type"] == "timeout_error" and "REQUEST_TIMEOUT" in body["error"]["message"]
-        assert 0.5 - EARLY_SECONDS <= elapsed < 0.5 + MARGIN_SECONDS
-        status, events, elapsed = stream_post(proxy, "/v1/messages", MESSAGE)
-        assert status == 200 and 0.5 - EARLY_SECONDS <= elapsed < 0.5 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        assert answer.status == 504 and answer.body["error"]["type"] == "timeout_error" and "REQUEST_TIMEOUT" in answer.body["error"]["message"]
+        assert 0.5 - EARLY_SECONDS <= answer.elapsed < 0.5 + MARGIN_SECONDS
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
+        assert answer.status == 200 and 0.5 - EARLY_SECONDS <= answer.elapsed < 0.5 + MARGIN_SECONDS
         assert text_of(events).startswith("tick") and len(text_of(events)) < 4 * 30
         assert names(events)[-1] == "error" and events[-1][1]["error"]["type"] == "timeout_error"
         assert upstream.client_went_away.wait(1)
@@ -446,8 +434,8 @@ def test_slowloris_head_gets_408_within_header_timeout_while_others_are_served()
         dribbler = threading.Thread(target=slow.send_slowly, args=(head, 0.05, 5.0))
         dribbler.start()
         for _ in range(3):
-            status, _, _, elapsed = timed_request(proxy, "GET", "/health")
-            assert status == 200 and elapsed < 0.2
+            answer = request(proxy, "GET", "/health")
+            assert answer.status == 200 and answer.elapsed < 0.2
         dribbler.join(6)
         response = slow.read_until_closed(2)
         assert response.status == 408 and response.closed
@@ -524,7 +512,7 @@ def test_declared_body_over_max_request_bytes_is_413_before_it_is_sent():
     """MAX_REQUEST_BYTES=2048: a Content-Length of 5000 gets 413 and a close at once, before any body byte."""
     with RunningProxy({"MAX_REQUEST_BYTES": "2048"}) as proxy:
         small = dict(MESSAGE, messages=[{"role": "user", "content": "x" * 1500}])
-        assert request(proxy, "POST", "/v1/messages/count_tokens", small)[0] == 200
+        assert request(proxy, "POST", "/v1/messages/count_tokens", small).status == 200
         with RawClient(proxy.port) as client:
             client.send(http_request_bytes("POST", "/v1/messages", headers=[("content-length", "5000")]))
             response = client.read_until_closed(1)
@@ -587,7 +575,7 @@ def test_connections_over_max_connections_get_503_and_close():
             assert response.json()["type"] == "error"
             held.pop().close()
             assert proxy.wait_for(lambda: metric(proxy, "switchboard_open_connections") == 2)
-            assert request(proxy, "GET", "/health")[0] == 200
+            assert request(proxy, "GET", "/health").status == 200
         finally:
             for client in held:
                 client.close()

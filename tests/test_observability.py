@@ -8,7 +8,8 @@ import logging
 
 import pytest
 from fake_upstream import FakeUpstream, Reply, RunningProxy, completion, text_stream
-from test_server import MESSAGE, request
+from loopback import request
+from test_server import MESSAGE
 
 from server.config import Config
 from server.logs import setup_logging
@@ -90,12 +91,12 @@ def test_metrics_endpoint_counts_requests_tokens_and_needs_the_key():
             key = {"x-api-key": "inbound"}
             request(running, "POST", "/v1/messages", MESSAGE, key)
             request(running, "POST", "/v1/messages", dict(MESSAGE, stream=True), key)
-            assert request(running, "GET", "/metrics")[0] == 401
-            status, headers, raw = request(running, "GET", "/metrics", headers=key)
+            assert request(running, "GET", "/metrics").status == 401
+            answer = request(running, "GET", "/metrics", headers=key)
         with RunningProxy(dict(env, METRICS_PUBLIC="true")) as running:
-            assert request(running, "GET", "/metrics")[0] == 200
-    text = raw.decode()
-    assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+            assert request(running, "GET", "/metrics").status == 200
+    text = answer.raw.decode()
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert 'switchboard_requests_total{front="anthropic",provider="openai",model="claude-sonnet-4-5",status="200"} 2' in text
     assert 'switchboard_tokens_total{provider="openai",kind="input"} 41' in text
     assert "switchboard_time_to_first_token_seconds_count" in text
@@ -119,7 +120,7 @@ def test_json_access_lines_carry_the_request_id_that_goes_upstream_and_back():
         with RunningProxy({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": upstream.url, "LOG_FORMAT": "json"}) as running:
             buffer = capture_logs(running.config)
             try:
-                _, headers, _ = request(running, "POST", "/v1/messages", MESSAGE)
+                answer = request(running, "POST", "/v1/messages", MESSAGE)
                 # The access line is written just after the response: wait for it.
                 running.wait_for(lambda: "switchboard.access" in buffer.getvalue())
             finally:
@@ -127,9 +128,9 @@ def test_json_access_lines_carry_the_request_id_that_goes_upstream_and_back():
     lines = [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
     access = [line for line in lines if line["logger"] == "switchboard.access"]
     assert access, buffer.getvalue()
-    assert access[0]["request_id"] == headers["request-id"]
+    assert access[0]["request_id"] == answer.headers["request-id"]
     assert access[0]["status"] == 200 and access[0]["model"] == "claude-sonnet-4-5" and access[0]["upstream"] == "openai/gpt-4.1"
-    assert upstream.requests[0].headers["x-request-id"] == headers["request-id"]
+    assert upstream.requests[0].headers["x-request-id"] == answer.headers["request-id"]
 
 
 def test_no_secret_reaches_logs_or_clients_on_success_error_and_debug_paths():
@@ -154,7 +155,7 @@ def test_no_secret_reaches_logs_or_clients_on_success_error_and_debug_paths():
                 logging.getLogger("switchboard").handlers.clear()
     captured = buffer.getvalue()
     assert "upstream body" in captured, "the DEBUG path ran"
-    assert bodies[1][0] == 401 and "***" in bodies[1][2]["error"]["message"]
+    assert bodies[1].status == 401 and "***" in bodies[1].body["error"]["message"]
     everything = captured + "".join(repr(body) for body in bodies)
     for secret in [*SECRETS.values(), "proxy-pass-99"]:
         assert secret not in everything

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 
 from fake_upstream import FakeUpstream, Reply, RunningProxy, chunk, completion, frames
+from loopback import request
 from test_openai_front import anthropic_sse, message
 
 ANTHROPIC_REQUEST = (
@@ -13,15 +13,6 @@ ANTHROPIC_REQUEST = (
     b'"text":"Hi","cache_control":{"type":"ephemeral"}}]},{"role":"assistant","content":[{"type":"thinking",'
     b'"thinking":"t","signature":"SIG=="}]}],"context_management":{"edits":[]},  "weird_spacing" : 1}'
 )
-
-
-def raw_post(proxy: RunningProxy, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
-    conn.request("POST", path, body=body, headers=headers)
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
 
 
 def passthrough_env(upstream: FakeUpstream, **extra: str) -> dict[str, str]:
@@ -44,9 +35,9 @@ def test_anthropic_to_anthropic_request_and_response_bytes_are_untouched():
     answer = json.dumps(message([{"type": "thinking", "thinking": "x", "signature": "S1"}, {"type": "text", "text": "Hi", "citations": []}])).encode() + b"  "
     reply = Reply(headers=[("content-type", "application/json"), ("anthropic-ratelimit-requests-remaining", "99")], body=answer)
     with FakeUpstream([reply]) as upstream, RunningProxy(passthrough_env(upstream)) as proxy:
-        status, headers, body = raw_post(proxy, "/v1/messages", ANTHROPIC_REQUEST, CLIENT_HEADERS)
-    assert status == 200 and body == answer
-    assert headers["anthropic-ratelimit-requests-remaining"] == "99"
+        response = request(proxy, "POST", "/v1/messages", ANTHROPIC_REQUEST, CLIENT_HEADERS)
+    assert response.status == 200 and response.raw == answer
+    assert response.headers["anthropic-ratelimit-requests-remaining"] == "99"
     sent = upstream.requests[0]
     assert sent.body == ANTHROPIC_REQUEST
     assert sent.headers["x-api-key"] == "sk-ant-upstream"
@@ -68,30 +59,30 @@ def test_anthropic_passthrough_stream_bytes_are_untouched():
     # Split one event across two network writes to prove the relay does not re-frame.
     pieces = [events[0][:10], events[0][10:], *events[1:]]
     with FakeUpstream([Reply.sse(pieces)]) as upstream, RunningProxy(passthrough_env(upstream)) as proxy:
-        status, _, body = raw_post(proxy, "/v1/messages", ANTHROPIC_REQUEST.replace(b'"stream":false', b'"stream":true'), CLIENT_HEADERS)
+        response = request(proxy, "POST", "/v1/messages", ANTHROPIC_REQUEST.replace(b'"stream":false', b'"stream":true'), CLIENT_HEADERS)
         stats = proxy.pool_stats()
-    assert status == 200 and body == b"".join(events)
+    assert response.status == 200 and response.raw == b"".join(events)
     assert stats["idle"] == 1
 
 
 def test_passthrough_replaces_only_the_model_when_routing_renames_it():
     """A routed name change rewrites the model field and nothing else."""
     with FakeUpstream([Reply.json(message([{"type": "text", "text": "ok"}]))]) as upstream, RunningProxy(passthrough_env(upstream, BIG_MODEL="claude-opus-4-1")) as proxy:
-        request = json.loads(ANTHROPIC_REQUEST)
-        request["model"] = "claude-opus-4-8"
-        raw_post(proxy, "/v1/messages", json.dumps(request).encode(), CLIENT_HEADERS)
+        renamed = json.loads(ANTHROPIC_REQUEST)
+        renamed["model"] = "claude-opus-4-8"
+        request(proxy, "POST", "/v1/messages", json.dumps(renamed).encode(), CLIENT_HEADERS)
     sent = upstream.requests[0].json()
     assert sent.pop("model") == "claude-opus-4-1"
-    request.pop("model")
-    assert sent == request
+    renamed.pop("model")
+    assert sent == renamed
 
 
 def test_passthrough_errors_keep_status_and_body():
     """An Anthropic error response comes back with its own status and body, untouched."""
     error = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
     with FakeUpstream([Reply(status=529, body=error)]) as upstream, RunningProxy(passthrough_env(upstream)) as proxy:
-        status, _, body = raw_post(proxy, "/v1/messages", ANTHROPIC_REQUEST, CLIENT_HEADERS)
-    assert status == 529 and body == error
+        response = request(proxy, "POST", "/v1/messages", ANTHROPIC_REQUEST, CLIENT_HEADERS)
+    assert response.status == 529 and response.raw == error
 
 
 def test_count_tokens_is_forwarded_for_exact_counts_and_falls_back_to_the_estimate():
@@ -99,26 +90,26 @@ def test_count_tokens_is_forwarded_for_exact_counts_and_falls_back_to_the_estima
     body = b'{"model":"claude-sonnet-5","messages":[{"role":"user","content":"hello there"}]}'
     replies = [Reply(body=b'{"input_tokens":4242}'), Reply(status=500, body=b"{}")]
     with FakeUpstream(replies) as upstream, RunningProxy(passthrough_env(upstream)) as proxy:
-        first = raw_post(proxy, "/v1/messages/count_tokens?beta=true", body, CLIENT_HEADERS)
-        second = raw_post(proxy, "/v1/messages/count_tokens", body, CLIENT_HEADERS)
-    assert json.loads(first[2]) == {"input_tokens": 4242}
-    assert second[0] == 200 and 0 < json.loads(second[2])["input_tokens"] < 100
+        first = request(proxy, "POST", "/v1/messages/count_tokens?beta=true", body, CLIENT_HEADERS)
+        second = request(proxy, "POST", "/v1/messages/count_tokens", body, CLIENT_HEADERS)
+    assert first.json() == {"input_tokens": 4242}
+    assert second.status == 200 and 0 < second.json()["input_tokens"] < 100
     assert [r.path for r in upstream.requests] == ["/v1/messages/count_tokens"] * 2
 
 
 def test_openai_to_openai_bytes_are_untouched_both_ways():
     """An OpenAI client on an OpenAI provider: the body goes up unchanged, answer and stream come back unchanged."""
-    request = b'{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}],"logprobs":true,"n":2,"seed":7}'
+    chat_request = b'{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}],"logprobs":true,"n":2,"seed":7}'
     answer = json.dumps(completion("plain")).encode()
     stream = frames(chunk({"role": "assistant", "content": ""}), chunk({"content": "a"}), chunk({}, "stop"))
     with FakeUpstream([Reply(body=answer), Reply.sse(stream)]) as upstream, RunningProxy(
         {"OPENAI_API_KEY": "sk-up", "OPENAI_BASE_URL": upstream.url + "/v1"}
     ) as proxy:
         headers = {"content-type": "application/json", "authorization": "Bearer whatever"}
-        first = raw_post(proxy, "/v1/chat/completions", request, headers)
-        second = raw_post(proxy, "/v1/chat/completions", request.replace(b'"seed":7', b'"stream":true'), headers)
-    assert first[2] == answer and second[2] == b"".join(stream)
-    assert upstream.requests[0].body == request
+        first = request(proxy, "POST", "/v1/chat/completions", chat_request, headers)
+        second = request(proxy, "POST", "/v1/chat/completions", chat_request.replace(b'"seed":7', b'"stream":true'), headers)
+    assert first.raw == answer and second.raw == b"".join(stream)
+    assert upstream.requests[0].body == chat_request
     assert upstream.requests[0].headers["authorization"] == "Bearer sk-up"
 
 
@@ -133,8 +124,8 @@ def test_passthrough_stream_heartbeats_only_between_events():
     pieces = [events[0][:20], events[0][20:], events[1], events[2]]
     reply = Reply.sse(pieces, delay_between_chunks=0.35)
     with FakeUpstream([reply]) as upstream, RunningProxy(passthrough_env(upstream, PING_INTERVAL="0.1")) as proxy:
-        status, _, body = raw_post(proxy, "/v1/messages", ANTHROPIC_REQUEST.replace(b'"stream":false', b'"stream":true'), CLIENT_HEADERS)
-    assert status == 200
-    assert body.replace(b'event: ping\ndata: {"type":"ping"}\n\n', b"") == b"".join(events)
-    assert events[0] in body  # never split by a ping
-    assert body.count(b"event: ping") >= 2
+        response = request(proxy, "POST", "/v1/messages", ANTHROPIC_REQUEST.replace(b'"stream":false', b'"stream":true'), CLIENT_HEADERS)
+    assert response.status == 200
+    assert response.raw.replace(b'event: ping\ndata: {"type":"ping"}\n\n', b"") == b"".join(events)
+    assert events[0] in response.raw  # never split by a ping
+    assert response.raw.count(b"event: ping") >= 2

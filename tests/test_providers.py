@@ -8,7 +8,8 @@ import anthropic
 import pytest
 
 from fake_upstream import FakeUpstream, Received, Reply, RunningProxy, chunk, completion, frames, text_stream
-from test_server import MESSAGE, request, stream_events
+from loopback import request
+from test_server import MESSAGE
 
 WEATHER_TOOL = {
     "name": "get_weather",
@@ -41,8 +42,8 @@ def azure_env(upstream: FakeUpstream, **extra: str) -> dict[str, str]:
 def test_azure_classic_url_uses_the_deployment_and_api_key_header():
     """The classic form puts the deployment in the path with api-version, and auth in api-key."""
     with FakeUpstream([Reply.json(completion("hi from azure"))]) as upstream, RunningProxy(azure_env(upstream)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="claude-opus-4-1"))
-    assert status == 200 and body["content"][0]["text"] == "hi from azure"
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="claude-opus-4-1"))
+    assert answer.status == 200 and answer.body["content"][0]["text"] == "hi from azure"
     sent = upstream.requests[0]
     assert sent.path == "/openai/deployments/my-gpt-deployment/chat/completions?api-version=2024-10-21"
     assert sent.headers["api-key"] == "azure-secret" and "authorization" not in sent.headers
@@ -63,8 +64,9 @@ def test_azure_stream_with_filter_frames_and_a_filtered_completion():
     stream = frames(filter_frame, chunk({"role": "assistant", "content": ""}), chunk({"content": "Some"}), chunk({}, "content_filter"),
                     chunk(None, usage={"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}))
     with FakeUpstream([Reply.sse(stream)]) as upstream, RunningProxy(azure_env(upstream)) as proxy:
-        status, events = stream_events(proxy, dict(MESSAGE, model="claude-opus-4-1"))
-    assert status == 200
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="claude-opus-4-1", stream=True))
+        events = answer.events()
+    assert answer.status == 200
     assert events[0][0] == "message_start" and events[-1][0] == "message_stop"
     assert events[-2][1]["delta"]["stop_reason"] == "refusal"
 
@@ -74,8 +76,8 @@ def test_azure_filtered_prompt_is_a_400_with_azure_message():
     error = {"error": {"code": "content_filter", "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
                        "param": "prompt", "innererror": {"code": "ResponsibleAIPolicyViolation"}}}
     with FakeUpstream([Reply.json(error, status=400)]) as upstream, RunningProxy(azure_env(upstream)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-    assert status == 400 and "content management policy" in body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+    assert answer.status == 400 and "content management policy" in answer.body["error"]["message"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,7 +94,8 @@ def test_ollama_gets_max_tokens_no_user_and_only_inline_images():
                                                              "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}]})
     stream = frames(whole_call, chunk({}, "tool_calls"), chunk(None, usage={"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}))
     with FakeUpstream([Reply.sse(stream)]) as upstream, RunningProxy({"OLLAMA_BASE_URL": upstream.url + "/v1"}) as proxy:
-        status, events = stream_events(proxy, body)
+        answer = request(proxy, "POST", "/v1/messages", dict(body, stream=True))
+        events = answer.events()
     sent = upstream.requests[0].json()
     assert upstream.requests[0].path == "/v1/chat/completions"
     assert sent["model"] == "qwen3:8b" and sent["max_tokens"] == 100 and "max_completion_tokens" not in sent
@@ -109,8 +112,8 @@ def test_preferred_ollama_needs_no_other_setting_and_keeps_requested_names():
     with FakeUpstream([Reply.json(completion("local"))]) as upstream, RunningProxy(
         {"PREFERRED_PROVIDER": "ollama", "OLLAMA_BASE_URL": upstream.url + "/v1", "SMALL_MODEL": "llama3.2:3b"}
     ) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="claude-haiku-4-5"))
-    assert status == 200 and upstream.requests[0].json()["model"] == "llama3.2:3b"
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="claude-haiku-4-5"))
+    assert answer.status == 200 and upstream.requests[0].json()["model"] == "llama3.2:3b"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,8 +124,8 @@ def test_preferred_ollama_needs_no_other_setting_and_keeps_requested_names():
 def test_prefix_to_an_unconfigured_provider_names_its_variables():
     """azure/x and gemini/x without their settings are 400s naming what to set."""
     with FakeUpstream([]) as upstream, RunningProxy({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": upstream.url}) as proxy:
-        _, _, azure = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="azure/dep"))
-        _, _, gemini = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="gemini/gemini-2.5-pro"))
+        azure = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="azure/dep")).body
+        gemini = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="gemini/gemini-2.5-pro")).body
     assert "AZURE_OPENAI_ENDPOINT" in azure["error"]["message"]
     assert "GEMINI_API_KEY" in gemini["error"]["message"] and "USE_VERTEX_AUTH" in gemini["error"]["message"]
 
@@ -133,8 +136,8 @@ def test_models_list_reflects_every_configured_provider():
         "OPENAI_API_KEY": "k", "OPENAI_BASE_URL": upstream.url, "GEMINI_API_KEY": "g", "GEMINI_BASE_URL": upstream.url,
         "AZURE_OPENAI_ENDPOINT": upstream.url, "AZURE_OPENAI_API_KEY": "a",
     }) as proxy:
-        _, _, body = request(proxy, "GET", "/v1/models")
-    ids = {m["id"] for m in body["data"]}
+        answer = request(proxy, "GET", "/v1/models")
+    ids = {m["id"] for m in answer.body["data"]}
     assert {"gpt-4.1", "gemini/gemini-2.5-pro", "gemini/gemini-2.5-flash"} <= ids
 
 
@@ -231,8 +234,8 @@ def test_gemini_errors_wrapped_in_arrays_keep_their_message():
     with FakeUpstream([google_error("API key not valid. Please pass a valid API key.")]) as upstream, RunningProxy(
         {"GEMINI_API_KEY": "bad", "GEMINI_BASE_URL": upstream.url}
     ) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-    assert status == 400 and "API key not valid" in body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+    assert answer.status == 400 and "API key not valid" in answer.body["error"]["message"]
 
 
 def test_vertex_uses_a_service_account_token_and_the_publisher_prefix(tmp_path):
@@ -252,8 +255,8 @@ def test_vertex_uses_a_service_account_token_and_the_publisher_prefix(tmp_path):
         env = {"USE_VERTEX_AUTH": "true", "GOOGLE_APPLICATION_CREDENTIALS": str(key_file), "VERTEX_BASE_URL": vertex.url + "/v1/openapi",
                "VERTEX_LOCATION": "europe-west4"}
         with RunningProxy(env) as proxy:
-            assert request(proxy, "POST", "/v1/messages", MESSAGE)[0] == 200
-            assert request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="gemini/gemini-2.5-flash"))[0] == 200
+            assert request(proxy, "POST", "/v1/messages", MESSAGE).status == 200
+            assert request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="gemini/gemini-2.5-flash")).status == 200
     assert len(token_server.requests) == 1, "the token is cached"
     assert "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer" in token_server.requests[0].body.decode()
     sent = vertex.requests[0]
@@ -341,13 +344,13 @@ def test_adding_a_provider_is_one_module_and_one_registry_line(tmp_path, monkeyp
         env = {"ACME_API_KEY": "acme-secret-key", "ACME_BASE_URL": upstream.url + "/v1", "PREFERRED_PROVIDER": "acme-cloud"}
         assert "acme-secret-key" in Config.from_env(env).secrets()
         with RunningProxy(env) as proxy:
-            status, _, body = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="claude-sonnet-4-5"))
-            assert status == 200 and body["content"][0]["text"] == "hi from acme"
-            status, _, body = request(proxy, "POST", "/v1/chat/completions",
-                                      {"model": "acme/acme-2", "messages": [{"role": "user", "content": "hi"}]})
-            assert status == 200 and body["choices"][0]["message"]["content"] == "again"
+            answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="claude-sonnet-4-5"))
+            assert answer.status == 200 and answer.body["content"][0]["text"] == "hi from acme"
+            answer = request(proxy, "POST", "/v1/chat/completions",
+                             {"model": "acme/acme-2", "messages": [{"role": "user", "content": "hi"}]})
+            assert answer.status == 200 and answer.body["choices"][0]["message"]["content"] == "again"
             request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="ac/acme-3"))
-            status, _, models = request(proxy, "GET", "/v1/models")
+            models = request(proxy, "GET", "/v1/models").body
     first, second, third = upstream.requests
     assert first.path == "/v1/chat/completions" and first.headers["x-acme-key"] == "acme-secret-key"
     assert first.json()["model"] == "acme-large"  # sonnet -> MIDDLE_MODEL, defaulting to the big tier default

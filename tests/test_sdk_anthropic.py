@@ -8,6 +8,7 @@ import anthropic
 import pytest
 
 from fake_upstream import FakeUpstream, Reply, RunningProxy, chunk, completion, frames, text_stream
+from loopback import request
 
 WEATHER_TOOL = {
     "name": "get_weather",
@@ -166,10 +167,9 @@ def test_claude_code_shaped_request_is_accepted_and_cleaned():
     headers = {"anthropic-beta": "interleaved-thinking-2025-05-14,context-management-2025-06-27", "x-api-key": "inbound-key",
                "anthropic-version": "2023-06-01", "user-agent": "claude-cli/2.1.0"}
     with FakeUpstream([Reply.sse(text_stream(["done"]))]) as upstream, RunningProxy(dict(env(upstream), BIG_MODEL="gpt-4.1")) as proxy:
-        from test_server import stream_events
-
-        status, events = stream_events(proxy, body, headers)
-    assert status == 200 and events[-1][0] == "message_stop"
+        answer = request(proxy, "POST", "/v1/messages", dict(body, stream=True), headers)
+        events = answer.events()
+    assert answer.status == 200 and events[-1][0] == "message_stop"
     sent = upstream.requests[0].json()
     assert sent["model"] == "gpt-4.1"
     assert not {"thinking", "output_config", "context_management", "metadata", "system"} & set(sent)

@@ -1,7 +1,8 @@
 """The server over real sockets on 127.0.0.1: endpoints, auth, errors, streaming, disconnects.
 
-The upstream is the in-repo FakeUpstream; the clients are the standard library's http.client (an
-independent HTTP implementation) and raw sockets where the bytes matter.
+The upstream is the in-repo FakeUpstream; the clients are tests/loopback.py's `request` (the
+standard library's http.client, an independent HTTP implementation) and raw sockets where the bytes
+matter.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import socket
 import time
 
 from fake_upstream import FakeUpstream, Reply, RunningProxy, chunk, completion, frames, text_stream
+from loopback import free_port, request
 
 MESSAGE = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -22,21 +24,6 @@ def openai_env(upstream: FakeUpstream, **extra: str) -> dict[str, str]:
     return env
 
 
-def request(proxy: RunningProxy, method: str, path: str, body: object = None, headers: dict | None = None):
-    """One request on a fresh connection; returns (status, headers, parsed JSON or raw bytes)."""
-    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
-    payload = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
-    conn.request(method, path, body=payload, headers={"content-type": "application/json", **(headers or {})})
-    response = conn.getresponse()
-    raw = response.read()
-    conn.close()
-    try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError:
-        parsed = raw
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, parsed
-
-
 # ---------------------------------------------------------------------------------------------
 # Small endpoints and routing of paths
 # ---------------------------------------------------------------------------------------------
@@ -45,43 +32,43 @@ def request(proxy: RunningProxy, method: str, path: str, body: object = None, he
 def test_health_answers_without_auth():
     """GET /health is 200 JSON even when PROXY_API_KEY is set."""
     with RunningProxy({"PROXY_API_KEY": "inbound"}) as proxy:
-        status, _, body = request(proxy, "GET", "/health")
-    assert status == 200 and body["status"] == "ok"
+        answer = request(proxy, "GET", "/health")
+    assert answer.status == 200 and answer.body["status"] == "ok"
 
 
 def test_root_answers_get_and_head():
     """Claude Code sends HEAD / before it starts; GET / and HEAD / are both 200."""
     with RunningProxy({}) as proxy:
-        assert request(proxy, "GET", "/")[0] == 200
-        assert request(proxy, "HEAD", "/")[0] == 200
+        assert request(proxy, "GET", "/").status == 200
+        assert request(proxy, "HEAD", "/").status == 200
 
 
 def test_unknown_path_is_404_in_anthropic_shape():
     """An unknown path gets a 404 with the Anthropic error envelope."""
     with RunningProxy({}) as proxy:
-        status, _, body = request(proxy, "GET", "/nope")
-    assert status == 404
-    assert body["type"] == "error" and body["error"]["type"] == "not_found_error"
+        answer = request(proxy, "GET", "/nope")
+    assert answer.status == 404
+    assert answer.body["type"] == "error" and answer.body["error"]["type"] == "not_found_error"
 
 
 def test_event_logging_is_answered_quietly():
     """Claude Code's telemetry POST gets a 204, not an error."""
     with RunningProxy({}) as proxy:
-        assert request(proxy, "POST", "/api/event_logging/batch", {"events": []})[0] == 204
+        assert request(proxy, "POST", "/api/event_logging/batch", {"events": []}).status == 204
 
 
 def test_query_string_is_ignored_when_routing():
     """POST /v1/messages?beta=true reaches the messages handler."""
     with FakeUpstream([Reply.json(completion("ok"))]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages?beta=true", MESSAGE)
-    assert status == 200 and body["content"][0]["text"] == "ok"
+        answer = request(proxy, "POST", "/v1/messages?beta=true", MESSAGE)
+    assert answer.status == 200 and answer.body["content"][0]["text"] == "ok"
 
 
 def test_count_tokens_answers_locally_with_query_string():
     """count_tokens returns a positive estimate with no upstream call."""
     with FakeUpstream([]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages/count_tokens?beta=true", {"model": "x", "messages": [{"role": "user", "content": "hello world"}]})
-    assert status == 200 and body["input_tokens"] > 0
+        answer = request(proxy, "POST", "/v1/messages/count_tokens?beta=true", {"model": "x", "messages": [{"role": "user", "content": "hello world"}]})
+    assert answer.status == 200 and answer.body["input_tokens"] > 0
     assert upstream.requests == []
 
 
@@ -94,16 +81,16 @@ def test_auth_rejects_missing_and_wrong_keys():
     """With PROXY_API_KEY set, /v1/* without a valid key is 401 authentication_error."""
     with RunningProxy({"PROXY_API_KEY": "k1,k2"}) as proxy:
         for headers in ({}, {"x-api-key": "wrong"}, {"authorization": "Bearer wrong"}):
-            status, _, body = request(proxy, "POST", "/v1/messages/count_tokens", {"messages": []}, headers)
-            assert status == 401 and body["error"]["type"] == "authentication_error"
+            answer = request(proxy, "POST", "/v1/messages/count_tokens", {"messages": []}, headers)
+            assert answer.status == 401 and answer.body["error"]["type"] == "authentication_error"
 
 
 def test_auth_accepts_x_api_key_and_bearer_from_the_list():
     """Any key of the comma-separated list works, as x-api-key or as a Bearer token."""
     body = {"model": "x", "messages": [{"role": "user", "content": "hi"}]}
     with RunningProxy({"PROXY_API_KEY": "k1, k2"}) as proxy:
-        assert request(proxy, "POST", "/v1/messages/count_tokens", body, {"x-api-key": "k1"})[0] == 200
-        assert request(proxy, "POST", "/v1/messages/count_tokens", body, {"authorization": "Bearer k2"})[0] == 200
+        assert request(proxy, "POST", "/v1/messages/count_tokens", body, {"x-api-key": "k1"}).status == 200
+        assert request(proxy, "POST", "/v1/messages/count_tokens", body, {"authorization": "Bearer k2"}).status == 200
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,13 +103,13 @@ def test_message_is_translated_routed_and_answered_with_the_requested_model_name
     with FakeUpstream([Reply.json(completion("Hello there", prompt_tokens=20, completion_tokens=5))]) as upstream, RunningProxy(
         openai_env(upstream, BIG_MODEL="big-one", MIDDLE_MODEL="middle-one", SMALL_MODEL="small-one")
     ) as proxy:
-        status, headers, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-    assert status == 200
-    assert body["model"] == "claude-sonnet-4-5"
-    assert body["content"] == [{"type": "text", "text": "Hello there"}]
-    assert body["stop_reason"] == "end_turn"
-    assert body["usage"]["input_tokens"] == 20 and body["usage"]["output_tokens"] == 5
-    assert headers["request-id"].startswith("req_")
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+    assert answer.status == 200
+    assert answer.body["model"] == "claude-sonnet-4-5"
+    assert answer.body["content"] == [{"type": "text", "text": "Hello there"}]
+    assert answer.body["stop_reason"] == "end_turn"
+    assert answer.body["usage"]["input_tokens"] == 20 and answer.body["usage"]["output_tokens"] == 5
+    assert answer.headers["request-id"].startswith("req_")
     sent = upstream.requests[0]
     assert sent.path == "/v1/chat/completions"
     assert sent.headers["authorization"] == "Bearer sk-upstream-secret"
@@ -135,7 +122,7 @@ def test_family_names_map_to_their_tiers():
     replies = [Reply.json(completion("x")) for _ in cases]
     with FakeUpstream(replies) as upstream, RunningProxy(openai_env(upstream, BIG_MODEL="big-one", SMALL_MODEL="small-one")) as proxy:
         for requested in cases:
-            assert request(proxy, "POST", "/v1/messages", dict(MESSAGE, model=requested))[0] == 200
+            assert request(proxy, "POST", "/v1/messages", dict(MESSAGE, model=requested)).status == 200
     assert [r.json()["model"] for r in upstream.requests] == list(cases.values())
 
 
@@ -167,21 +154,21 @@ def test_client_keep_alive_serves_several_requests_on_one_connection():
 def test_invalid_json_and_missing_fields_are_400_naming_the_field():
     """Bad JSON, and missing model / messages / max_tokens, are 400 invalid_request_error."""
     with RunningProxy({}) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", b"{not json")
-        assert status == 400 and body["error"]["type"] == "invalid_request_error"
+        answer = request(proxy, "POST", "/v1/messages", b"{not json")
+        assert answer.status == 400 and answer.body["error"]["type"] == "invalid_request_error"
         for field in ("model", "messages", "max_tokens"):
             broken = {k: v for k, v in MESSAGE.items() if k != field}
-            status, _, body = request(proxy, "POST", "/v1/messages", broken)
-            assert status == 400, field
-            assert field in body["error"]["message"]
+            answer = request(proxy, "POST", "/v1/messages", broken)
+            assert answer.status == 400, field
+            assert field in answer.body["error"]["message"]
 
 
 def test_oversized_body_is_413():
     """A body larger than MAX_REQUEST_BYTES is refused with 413 request_too_large."""
     with RunningProxy({"MAX_REQUEST_BYTES": "2048"}) as proxy:
         big = dict(MESSAGE, messages=[{"role": "user", "content": "x" * 5000}])
-        status, _, body = request(proxy, "POST", "/v1/messages", big)
-    assert status == 413 and body["error"]["type"] == "request_too_large"
+        answer = request(proxy, "POST", "/v1/messages", big)
+    assert answer.status == 413 and answer.body["error"]["type"] == "request_too_large"
 
 
 def test_upstream_errors_keep_their_meaning():
@@ -198,43 +185,40 @@ def test_upstream_errors_keep_their_meaning():
     replies = [Reply.json({"error": {"message": f"boom {s}"}}, status=s, headers=[("retry-after", "7")]) for s, _ in cases]
     with FakeUpstream(replies) as upstream, RunningProxy(openai_env(upstream)) as proxy:
         for status, error_type in cases:
-            got, headers, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-            assert got == status
-            assert body["error"]["type"] == error_type
-            assert f"boom {status}" in body["error"]["message"]
-            assert ("retry-after" in headers) == (status == 429)
+            answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+            assert answer.status == status
+            assert answer.body["error"]["type"] == error_type
+            assert f"boom {status}" in answer.body["error"]["message"]
+            assert ("retry-after" in answer.headers) == (status == 429)
 
 
 def test_context_length_error_tells_claude_code_to_compact():
     """An upstream context_length_exceeded becomes a 400 containing 'prompt is too long'."""
     error = {"error": {"message": "This model's maximum context length is 128000 tokens.", "type": "invalid_request_error", "code": "context_length_exceeded"}}
     with FakeUpstream([Reply.json(error, status=400)]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-    assert status == 400 and "prompt is too long" in body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+    assert answer.status == 400 and "prompt is too long" in answer.body["error"]["message"]
 
 
 def test_unreachable_upstream_is_502():
     """A refused connection to the upstream is a 502 in the Anthropic shape."""
-    with socket.socket() as placeholder:
-        placeholder.bind(("127.0.0.1", 0))
-        port = placeholder.getsockname()[1]
-    with RunningProxy({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"}) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-    assert status == 502 and body["type"] == "error"
+    with RunningProxy({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"}) as proxy:
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+    assert answer.status == 502 and answer.body["type"] == "error"
 
 
 def test_upstream_timeout_is_504():
     """An upstream silent for longer than READ_TIMEOUT is a 504 timeout_error."""
     with FakeUpstream([Reply(delay_before_head=3, body=b"{}")]) as upstream, RunningProxy(openai_env(upstream, READ_TIMEOUT="0.3")) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-    assert status == 504 and body["error"]["type"] == "timeout_error"
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+    assert answer.status == 504 and answer.body["error"]["type"] == "timeout_error"
 
 
 def test_route_to_unconfigured_provider_names_the_variables():
     """openai/model without OpenAI configured is a 400 naming OPENAI_API_KEY."""
     with RunningProxy({}) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="openai/gpt-4.1"))
-    assert status == 400 and "OPENAI_API_KEY" in body["error"]["message"]
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="openai/gpt-4.1"))
+    assert answer.status == 400 and "OPENAI_API_KEY" in answer.body["error"]["message"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,25 +226,12 @@ def test_route_to_unconfigured_provider_names_the_variables():
 # ---------------------------------------------------------------------------------------------
 
 
-def stream_events(proxy: RunningProxy, body: dict, headers: dict | None = None) -> tuple[int, list[tuple[str, dict]]]:
-    """POST a streaming request and parse the SSE answer into (event name, data) pairs."""
-    status, _, raw = request(proxy, "POST", "/v1/messages", dict(body, stream=True), headers)
-    if status != 200:
-        return status, raw
-    events = []
-    for block in raw.decode().split("\n\n"):
-        if not block.strip():
-            continue
-        lines = dict(line.split(": ", 1) for line in block.split("\n"))
-        events.append((lines["event"], json.loads(lines["data"])))
-    return status, events
-
-
 def test_stream_is_relayed_as_anthropic_events_with_real_input_tokens():
     """A streamed answer arrives as the exact Anthropic event sequence; message_delta has input_tokens."""
     with FakeUpstream([Reply.sse(text_stream(["Hel", "lo"], prompt_tokens=42, completion_tokens=3))]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, events = stream_events(proxy, MESSAGE)
-    assert status == 200
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
+    assert answer.status == 200
     names = [name for name, _ in events]
     assert names == ["message_start", "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
     assert events[-2][1]["usage"]["input_tokens"] == 42
@@ -270,17 +241,18 @@ def test_stream_is_relayed_as_anthropic_events_with_real_input_tokens():
 def test_quick_upstream_error_on_a_stream_keeps_its_status():
     """A 429 before any stream byte is sent as a real HTTP 429, not an event inside a 200."""
     with FakeUpstream([Reply.json({"error": {"message": "slow down"}}, status=429, headers=[("retry-after", "3")])]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
-    assert status == 429 and body["error"]["type"] == "rate_limit_error"
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+    assert answer.status == 429 and answer.body["error"]["type"] == "rate_limit_error"
 
 
 def test_pings_flow_while_the_upstream_is_silent():
     """With PING_INTERVAL=0.2 and a 0.7 s silent upstream, ping events arrive before the text."""
     reply = Reply.sse(text_stream(["late"]), delay_before_head=0.7)
     with FakeUpstream([reply]) as upstream, RunningProxy(openai_env(upstream, PING_INTERVAL="0.2")) as proxy:
-        status, events = stream_events(proxy, MESSAGE)
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
     names = [name for name, _ in events]
-    assert status == 200
+    assert answer.status == 200
     assert names[0] == "ping" and names.count("ping") >= 2
     assert names[-1] == "message_stop"
 
@@ -289,9 +261,10 @@ def test_broken_upstream_stream_ends_with_an_error_event():
     """An upstream that drops the connection mid-stream yields an error event, not a fake end_turn."""
     reply = Reply.sse(frames(chunk({"role": "assistant", "content": "par"}), chunk({"content": "tial"}), done=False), break_after_chunks=True)
     with FakeUpstream([reply]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, events = stream_events(proxy, MESSAGE)
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True))
+        events = answer.events()
     names = [name for name, _ in events]
-    assert status == 200
+    assert answer.status == 200
     assert names[-1] == "error"
     assert "message_delta" not in names
 
@@ -332,10 +305,10 @@ def test_client_disconnect_before_the_first_token_cancels_the_upstream_request()
 def test_echo_answers_when_no_upstream_is_configured():
     """With no provider configured the proxy still answers, saying it is the echo provider and what to set."""
     with RunningProxy({}) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", MESSAGE)
-        _, events = stream_events(proxy, MESSAGE)
-    text = body["content"][0]["text"]
-    assert status == 200 and "echo provider" in text and "OPENAI_API_KEY" in text
+        answer = request(proxy, "POST", "/v1/messages", MESSAGE)
+        events = request(proxy, "POST", "/v1/messages", dict(MESSAGE, stream=True)).events()
+    text = answer.body["content"][0]["text"]
+    assert answer.status == 200 and "echo provider" in text and "OPENAI_API_KEY" in text
     streamed = "".join(d["delta"]["text"] for n, d in events if n == "content_block_delta")
     assert streamed == text
 
@@ -343,6 +316,6 @@ def test_echo_answers_when_no_upstream_is_configured():
 def test_echo_model_prefix_selects_echo_even_with_a_real_provider():
     """model echo/anything is answered by the echo provider without calling the upstream."""
     with FakeUpstream([]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
-        status, _, body = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="echo/test"))
-    assert status == 200 and "echo provider" in body["content"][0]["text"]
+        answer = request(proxy, "POST", "/v1/messages", dict(MESSAGE, model="echo/test"))
+    assert answer.status == 200 and "echo provider" in answer.body["content"][0]["text"]
     assert upstream.requests == []

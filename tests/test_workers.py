@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from test_config import ROOT, free_port, wait_until_healthy
+from loopback import eventually, free_port, request, wait_until_healthy
+from test_config import ROOT
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers needs fork()")
 
 
 def health(port: int) -> dict:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request("GET", "/health")
-    body = json.loads(conn.getresponse().read())
-    conn.close()
-    return body
+    return request(port, "GET", "/health", timeout=5).json()
 
 
 def worker_pids(port: int, attempts: int = 60) -> set[int]:
@@ -38,15 +32,6 @@ def worker_pids(port: int, attempts: int = 60) -> set[int]:
         except OSError:
             continue
     return pids
-
-
-def eventually(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path):
