@@ -10,9 +10,7 @@ exercises the whole path.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from translate.anthropic_to_chat_request import ChatTarget
 from translate.sse import encode_chat_chunk
