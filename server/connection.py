@@ -226,7 +226,8 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = False
         self.write_resumed: asyncio.Future | None = None
         self.read_paused = False
-        self.timer: asyncio.TimerHandle | None = None  # the one deadline armed: idle, head or body
+        self.timer: asyncio.TimerHandle | None = None  # the one deadline armed (see _watch)
+        self.timer_kind: str | None = None  # which: "idle", "head" or "body"
         self.reading_head = False  # a head's first byte arrived: HEADER_TIMEOUT runs
         # Current request.
         self.request: Request | None = None
@@ -247,7 +248,7 @@ class ClientConnection(asyncio.Protocol):
         if not self.server.admit(self):
             return
         self.accepted = True
-        self._arm(KEEPALIVE_IDLE_TIMEOUT, self._idle_expired)
+        self._watch()
 
     def data_received(self, data: bytes) -> None:
         if self.handler is not None:
@@ -257,11 +258,11 @@ class ClientConnection(asyncio.Protocol):
                 self.read_paused = True
                 self.transport.pause_reading()
             return
-        if self.request is None and not self.reading_head:
-            self.reading_head = True
-            self._arm(self.config.header_timeout, self._head_expired)
+        if self.request is None:
+            self.reading_head = True  # HEADER_TIMEOUT runs from a head's first byte
         self.conn.receive_data(data)
         self._parse()
+        self._watch()
 
     def eof_received(self) -> bool | None:
         if self.handler is not None:
@@ -269,6 +270,7 @@ class ClientConnection(asyncio.Protocol):
         elif self.request is not None or self.conn.their_state is not h11.IDLE:
             self.conn.receive_data(b"")
             self._parse()
+            self._watch()
         return None  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -308,26 +310,47 @@ class ClientConnection(asyncio.Protocol):
 
     # ---- deadlines -------------------------------------------------------------------------
 
-    def _arm(self, seconds: float, expire) -> None:
+    def _watch(self) -> None:
+        """Arm the one deadline that applies now (none while a handler runs), unless it already runs.
+
+        A request that arrives whole in one read costs one timer: the idle one, cancelled.
+        """
+        if self.handler is not None or self.closed or self.transport.is_closing():
+            kind = None
+        elif self.request is not None:
+            kind = "body"
+        elif self.reading_head:
+            kind = "head"
+        else:
+            kind = "idle"
+        if kind == self.timer_kind:
+            return
         self._disarm()
-        self.timer = self.loop.call_later(seconds, expire)
+        if kind == "body":
+            self.timer = self.loop.call_later(self.config.body_timeout, self._body_expired)
+        elif kind == "head":
+            self.timer = self.loop.call_later(self.config.header_timeout, self._head_expired)
+        elif kind == "idle":
+            self.timer = self.loop.call_later(KEEPALIVE_IDLE_TIMEOUT, self._idle_expired)
+        self.timer_kind = kind
 
     def _disarm(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+            self.timer_kind = None
 
     def _idle_expired(self) -> None:
-        self.timer = None
+        self.timer = self.timer_kind = None
         self.close()  # quietly: nothing was asked
 
     def _head_expired(self) -> None:
-        self.timer = None
+        self.timer = self.timer_kind = None
         message = f"the request head did not arrive within HEADER_TIMEOUT ({self.config.header_timeout:g} seconds)"
         self._early_error(SlowClient(message))
 
     def _body_expired(self) -> None:
-        self.timer = None
+        self.timer = self.timer_kind = None
         message = f"the request body did not arrive within BODY_TIMEOUT ({self.config.body_timeout:g} seconds)"
         self._refuse(SlowClient(message))
 
@@ -358,7 +381,6 @@ class ClientConnection(asyncio.Protocol):
                     return
                 self.body_parts.append(event.data)
             elif isinstance(event, h11.EndOfMessage):
-                self._disarm()
                 self.request.body = b"".join(self.body_parts)
                 self.body_parts = []
                 self.handler = self.loop.create_task(self._serve(self.request))
@@ -391,7 +413,6 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.conn.they_are_waiting_for_100_continue:
             self.transport.write(CONTINUE_RESPONSE)
-        self._arm(self.config.body_timeout, self._body_expired)
 
     def _check_head(self, head: h11.Request) -> None:
         if len(head.target) > MAX_REQUEST_LINE_BYTES:
@@ -529,12 +550,10 @@ class ClientConnection(asyncio.Protocol):
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()
-        if leftover or closed:
-            self.reading_head = True
-            self._arm(self.config.header_timeout, self._head_expired)
+        self.reading_head = bool(leftover or closed)
+        if self.reading_head:
             self.conn.receive_data(leftover)
             if closed:
                 self.conn.receive_data(b"")
             self._parse()
-        else:
-            self._arm(KEEPALIVE_IDLE_TIMEOUT, self._idle_expired)
+        self._watch()
