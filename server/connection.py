@@ -396,38 +396,44 @@ class ClientConnection(asyncio.Protocol):
         """A request head arrived: check it, then wait for its body under BODY_TIMEOUT."""
         self.reading_head = False
         path = head.target.decode("latin-1").split("?", 1)[0]
+        # One pass over the fields: h11's Headers is a Sequence, and every pass costs a call per field.
+        headers: dict[str, str] = {}
+        size = len(head.method) + len(head.target)
+        for name, value in head.headers:
+            size += len(name) + len(value) + 4
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+        request_id = "req_" + secrets.token_hex(12)
         self.request = Request(
             method=head.method.decode("ascii", "replace"),
             path=path,
-            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers},
+            headers=headers,
             body=b"",
-            request_id="req_" + secrets.token_hex(12),
+            request_id=request_id,
             started=time.monotonic(),
             front=front_for_path(path),
         )
         self.body_size = 0
         try:
-            self._check_head(head)
+            self._check_head(head, headers, size)
         except ProxyError as error:
             self._refuse(error)
             return
         if self.conn.they_are_waiting_for_100_continue:
             self.transport.write(CONTINUE_RESPONSE)
 
-    def _check_head(self, head: h11.Request) -> None:
+    def _check_head(self, head: h11.Request, headers: dict[str, str], size: int) -> None:
+        """Limits on a head h11 accepted; `size` is its line and fields in bytes."""
         if len(head.target) > MAX_REQUEST_LINE_BYTES:
             raise ProxyError(f"request target longer than {MAX_REQUEST_LINE_BYTES} bytes", status=414)
         if len(head.headers) > self.config.max_headers:
             raise ProxyError(f"more than MAX_HEADERS ({self.config.max_headers}) header fields", status=431)
         # h11 bounds a head only while it is incomplete; one that arrived whole in a read is measured here.
-        size = len(head.method) + len(head.target) + sum(len(name) + len(value) + 4 for name, value in head.headers)
         if size > self.config.max_header_bytes:
             raise ProxyError(f"request head larger than MAX_HEADER_BYTES ({self.config.max_header_bytes})", status=431)
-        names = {name for name, _ in head.headers}
-        if b"content-length" in names and b"transfer-encoding" in names:
+        declared = headers.get("content-length")
+        if declared is not None and "transfer-encoding" in headers:
             # RFC 9112 6.1: a request with both is a smuggling pattern; refuse it and close.
             raise InvalidRequest("a request must not carry both Content-Length and Transfer-Encoding")
-        declared = dict(head.headers).get(b"content-length")
         limit = self.config.max_request_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestTooLarge(f"request body of {int(declared)} bytes exceeds MAX_REQUEST_BYTES ({limit})")

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import random
-import secrets
 import time
 from collections.abc import Awaitable, Mapping
 
@@ -41,6 +40,7 @@ from translate.errors import (
     UpstreamUnavailable,
     error_from_upstream,
 )
+from translate.reuse import ToolsMemo, dumps_request, loads_request
 from translate.sse import SSEDecoder, dumps
 from translate.tokens import estimate_input_tokens
 from translate.usage import UsageReader
@@ -64,6 +64,7 @@ AFTER_END_DRAIN_TIMEOUT = 1.0
 # Names Claude Code's model picker keeps (ids starting with "claude"); they route through the tiers.
 CLAUDE_MODEL_NAMES = ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
 MODELS_CREATED = 1735689600
+KNOWN_ROUTES_LIMIT = 1024  # (model, front) routes and (provider, model) targets remembered
 MODELS_CREATED_AT = "2025-01-01T00:00:00Z"
 
 
@@ -101,6 +102,11 @@ class Gateway:
         if any(provider.base_url.startswith("https://") for provider in self.providers.values()):
             self.client.load_tls()  # needed anyway: better at start-up than on the first request
         self.dropped_tools_logged: set[str] = set()
+        # Tool lists clients send again and again, parsed, translated and encoded once (translate/reuse.py).
+        self.tools_memo = ToolsMemo()
+        # Routes and translation targets, by what the client asked for (bounded; see routes_for).
+        self.known_routes: dict[tuple[str, str], tuple[Route, ...]] = {}
+        self.known_targets: dict[tuple[str, str], object] = {}
         self.instance_id = config.instance_id
         self.upstream_marks = [(LOOP_HEADER, self.instance_id)]
         self.redact = Redactor(config.secrets())
@@ -327,7 +333,7 @@ class Gateway:
 
     async def handle_front(self, request: Request, out: ResponseWriter) -> None:
         """A front's main endpoint (Messages, Chat Completions): route, fall back, serve."""
-        body = parse_json_object(request.body)
+        body = parse_json_object(request.body, self.tools_memo)
         model = required_model(body)
         request.stream = body.get("stream") is True
         if request.stream:
@@ -336,15 +342,34 @@ class Gateway:
             out.start_heartbeat(request.front.heartbeat, self.config.ping_interval)
         await self.answer(request, out, body, model)
 
-    def routes_for(self, model: str, front: str) -> list[Route]:
-        """The primary route for `model`, then each FALLBACK_MODELS route that differs from it."""
-        routes = [self.route(model, front)]
+    def routes_for(self, model: str, front: str) -> tuple[Route, ...]:
+        """The primary route for `model`, then each FALLBACK_MODELS route that differs from it.
+
+        Worked out once per (model, front): the table does not change while the server runs.
+        """
+        routes = self.known_routes.get((model, front))
+        if routes is not None:
+            return routes
+        found = [self.route(model, front)]
         for fallback in self.config.fallback_models:
             route = resolve_route(fallback, self.routing, front)
             route = Route(route.provider, route.model, model, route.configured)
-            if route.configured and (route.provider, route.model) not in {(r.provider, r.model) for r in routes}:
-                routes.append(route)
+            if route.configured and (route.provider, route.model) not in {(r.provider, r.model) for r in found}:
+                found.append(route)
+        if len(self.known_routes) >= KNOWN_ROUTES_LIMIT:
+            self.known_routes.clear()  # model names are the client's to choose: keep the memo bounded
+        routes = self.known_routes[(model, front)] = tuple(found)
         return routes
+
+    def target_for(self, provider: Provider, model: str) -> object:
+        """`provider.target(model)`, worked out once per provider and model (targets are frozen)."""
+        key = (provider.name, model)
+        target = self.known_targets.get(key)
+        if target is None:
+            if len(self.known_targets) >= KNOWN_ROUTES_LIMIT:
+                self.known_targets.clear()
+            target = self.known_targets[key] = provider.target(model)
+        return target
 
     async def answer(self, request: Request, out: ResponseWriter, body: dict, model: str) -> None:
         """Serve from the primary route; on a retryable failure before any content, try each fallback."""
@@ -376,8 +401,9 @@ class Gateway:
         if not hops:
             await self.passthrough(request, out, provider, body, route)
             return
-        ids = ResponseIds(requested_model=route.requested, token=secrets.token_hex(12), created=int(time.time()))
-        exchange = open_exchange(hops, body, provider.target(route.model), ids)
+        # The answer's id shares the request id's random part: unique, and easy to find in the log.
+        ids = ResponseIds(requested_model=route.requested, token=request.request_id[4:], created=int(time.time()))
+        exchange = open_exchange(hops, body, self.target_for(provider, route.model), ids)
         for name in exchange.dropped_tools:
             if name not in self.dropped_tools_logged:
                 self.dropped_tools_logged.add(name)
@@ -412,7 +438,7 @@ class Gateway:
         return await send_with_retries(send, self.retry_policy, provider=route.provider, jitter=random.random, on_retry=on_retry)
 
     def upstream_payload(self, request: Request, body: dict) -> bytes:
-        payload = dumps(body).encode()
+        payload = dumps_request(body).encode()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("request_id=%s upstream body %s", request.request_id, payload[:20000].decode("utf-8", "replace"))
         return payload
@@ -439,11 +465,11 @@ class Gateway:
         model = provider.upstream_model(route.model)
         if provider.rewrites_requests:
             # Same dialect, but the provider rejects what the dialect allows (Gemini, Ollama).
-            payload = dumps(provider.prepare(dict(body, model=model))).encode()
+            payload = dumps_request(provider.prepare(dict(body, model=model))).encode()
         elif model == route.requested:
             payload = request.body
         else:
-            payload = dumps(dict(body, model=model)).encode()
+            payload = dumps_request(dict(body, model=model)).encode()
         reader = UsageReader(request.front.read_usage)
         try:
             response = await self.open_upstream(request, provider, route, payload, client_headers=request.headers)
@@ -531,12 +557,12 @@ class Gateway:
             await out.end()
 
 
-def parse_json_object(body: bytes) -> dict:
+def parse_json_object(body: bytes, tools_memo: ToolsMemo | None = None) -> dict:
     """The request body as a JSON object; InvalidRequest when it is not one."""
     if not body:
         raise InvalidRequest("request body is empty; expected a JSON object")
     try:
-        value = json.loads(body)
+        value = loads_request(body, tools_memo)
     except ValueError as error:
         raise InvalidRequest(f"request body is not valid JSON: {error}") from None
     if not isinstance(value, dict):

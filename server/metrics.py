@@ -33,6 +33,7 @@ FAMILIES = {
 }
 
 Labels = tuple[tuple[str, str], ...]
+KNOWN_KEYS_LIMIT = 4096  # series keys remembered by the labels given; the memo starts over when full
 INF_BUCKET = 'le="+Inf"'
 
 
@@ -64,6 +65,17 @@ class Metrics:
         # Histogram: per series, bucket counts (one per bound, not cumulative), sum and count.
         self._histograms: dict[tuple[str, Labels], list] = {}
         self._seen_values: dict[str, set[str]] = {}
+        # (family, labels as given) -> the series key: most requests record the same few series.
+        self._keys: dict[tuple, tuple[str, Labels]] = {}
+
+    def _key(self, name: str, labels: dict[str, str]) -> tuple[str, Labels]:
+        given = (name, *labels.items())
+        key = self._keys.get(given)
+        if key is None:
+            if len(self._keys) >= KNOWN_KEYS_LIMIT:
+                self._keys.clear()  # label values clients control could otherwise grow it without bound
+            key = self._keys[given] = (name, self._labels(labels))
+        return key
 
     def _labels(self, labels: dict[str, str]) -> Labels:
         out = []
@@ -86,24 +98,24 @@ class Metrics:
     def inc(self, name: str, value: float = 1, **labels: str) -> None:
         """Add `value` to a counter."""
         self._check(name, "counter")
-        key = (name, self._labels(labels))
+        key = self._key(name, labels)
         self._counters[key] = self._counters.get(key, 0) + value
 
     def set(self, name: str, value: float, **labels: str) -> None:
         """Set a gauge."""
         self._check(name, "gauge")
-        self._gauges[(name, self._labels(labels))] = value
+        self._gauges[self._key(name, labels)] = value
 
     def add(self, name: str, value: float, **labels: str) -> None:
         """Move a gauge by `value` (positive or negative)."""
         self._check(name, "gauge")
-        key = (name, self._labels(labels))
+        key = self._key(name, labels)
         self._gauges[key] = self._gauges.get(key, 0) + value
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
         """Record one observation in a histogram."""
         self._check(name, "histogram")
-        key = (name, self._labels(labels))
+        key = self._key(name, labels)
         series = self._histograms.get(key)
         if series is None:
             series = self._histograms[key] = [[0] * len(self.buckets), 0.0, 0]

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 from translate.chat_to_anthropic_response import is_int
 from translate.errors import InvalidRequest
+from translate.reuse import RememberedList
 from translate.sse import dumps
 from translate.tools import (
     chat_function_name,
@@ -219,7 +220,22 @@ def _tool_names_of(tools: object) -> list[str]:
 
 
 def _chat_tools(tools: object) -> tuple[list[dict], list[str]]:
-    """(function tools to send, names of the server tools left out)."""
+    """(function tools to send, names of the server tools left out).
+
+    A list remembered between requests (translate/reuse.py) is translated once; the function list
+    made from it is remembered too, so its JSON is encoded once.
+    """
+    derived = getattr(tools, "derived", None)
+    if derived is None:
+        return _translate_tools(tools)
+    translated = derived.get("chat_tools")
+    if translated is None:
+        functions, dropped = _translate_tools(tools)
+        translated = derived["chat_tools"] = (RememberedList(functions), dropped)
+    return translated
+
+
+def _translate_tools(tools: object) -> tuple[list[dict], list[str]]:
     if tools is None:
         return [], []
     if not isinstance(tools, list):
