@@ -377,8 +377,12 @@ class Gateway:
         for position, route in enumerate(routes):
             request.route, request.fallback = route, position
             try:
-                async with self.limiter.slot(route.provider):
+                # acquire/release rather than `async with slot()`: no context-manager object per request.
+                await self.limiter.acquire(route.provider)
+                try:
                     await self.serve_route(request, out, body, route)
+                finally:
+                    self.limiter.release(route.provider)
             except ProxyError as error:
                 self.metrics.inc("switchboard_upstream_errors_total", provider=route.provider, kind=error.error_type)
                 last = position == len(routes) - 1

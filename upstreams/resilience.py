@@ -18,9 +18,8 @@ Policies:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from translate.errors import RETRYABLE_STATUSES, Overloaded, ProxyError, error_from_upstream
@@ -116,19 +115,15 @@ class ConcurrencyLimiter:
         self.queue_timeout = queue_timeout
         self._semaphores: dict[str, asyncio.Semaphore] = {}
 
-    @contextlib.asynccontextmanager
-    async def slot(self, provider: str) -> AsyncIterator[None]:
-        """Hold one of the provider's slots for the body of the `async with`; raises Overloaded on a long queue."""
+    async def acquire(self, provider: str) -> None:
+        """Take one of the provider's slots (give it back with `release`); raises Overloaded on a long queue."""
         if self.limit <= 0:
-            yield
             return
-        semaphore = self._semaphores.setdefault(provider, asyncio.Semaphore(self.limit))
+        semaphore = self._semaphores.get(provider)
+        if semaphore is None:
+            semaphore = self._semaphores[provider] = asyncio.Semaphore(self.limit)
         if not semaphore.locked():
             await semaphore.acquire()  # a free slot: taken at once, no timer needed
-            try:
-                yield
-            finally:
-                semaphore.release()
             return
         acquire = asyncio.ensure_future(asyncio.wait_for(semaphore.acquire(), self.queue_timeout))
         try:
@@ -144,7 +139,8 @@ class ConcurrencyLimiter:
             if acquire.done() and not acquire.cancelled() and acquire.exception() is None:
                 semaphore.release()
             raise
-        try:
-            yield
-        finally:
-            semaphore.release()
+
+    def release(self, provider: str) -> None:
+        """Give back a slot taken with `acquire`."""
+        if self.limit > 0:
+            self._semaphores[provider].release()
