@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -209,7 +208,7 @@ class Config:
             metrics_public=settings.boolean(env, "METRICS_PUBLIC", False),
             log_format=settings.choice(env, "LOG_FORMAT", ("text", "json")),
             # Shared by the workers of one server (set by the supervisor), so a loop through any of them is seen.
-            instance_id=text("SWITCHBOARD_INSTANCE_ID") or secrets.token_hex(8),
+            instance_id=text("SWITCHBOARD_INSTANCE_ID") or os.urandom(8).hex(),
             workers=settings.integer(env, "WORKERS", 1, minimum=1, maximum=64),
             shutdown_grace=settings.seconds(env, "SHUTDOWN_GRACE", 30 * SECONDS),
             ssl_cert_file=ssl_cert_file,

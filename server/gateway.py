@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import os
-import random
 import time
 from collections.abc import Awaitable, Mapping
 
@@ -144,10 +142,12 @@ class Gateway:
         authorization = headers.get("authorization", "")
         if authorization[:7].lower() == "bearer ":
             offered = offered or authorization[7:].strip()
+        from hmac import compare_digest  # here: hashlib costs half a megabyte a keyless gateway never needs
+
         matched = False
         for key in self.config.proxy_api_keys:
             # Compare against every key so the time taken does not reveal which one matched.
-            matched |= hmac.compare_digest(offered.encode(), key.encode())
+            matched |= compare_digest(offered.encode(), key.encode())
         return matched
 
     def route(self, model: str, front: str) -> Route:
@@ -439,7 +439,7 @@ class Gateway:
             self.metrics.inc("switchboard_upstream_retries_total", provider=route.provider, reason=reason)
             log.info("request_id=%s retrying %s/%s after %s in %.2fs", request.request_id, route.provider, route.model, reason, delay)
 
-        return await send_with_retries(send, self.retry_policy, provider=route.provider, jitter=random.random, on_retry=on_retry)
+        return await send_with_retries(send, self.retry_policy, provider=route.provider, jitter=retry_jitter, on_retry=on_retry)
 
     def upstream_payload(self, request: Request, body: dict) -> bytes:
         payload = dumps_request(body).encode()
@@ -559,6 +559,13 @@ class Gateway:
             finally:
                 self.metrics.add("switchboard_active_streams", -1)
             await out.end()
+
+
+def retry_jitter() -> float:
+    """A random fraction for retry backoff; `random` loads on the first retry, not at start."""
+    import random
+
+    return random.random()
 
 
 def parse_json_object(body: bytes, tools_memo: ToolsMemo | None = None) -> dict:

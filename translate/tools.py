@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -36,6 +35,9 @@ _NAME_HASH_CHARS = 8
 
 
 def _digest(text: str, chars: int) -> str:
+    # Imported here: most ids and names fit as they are, and hashlib costs half a megabyte of memory.
+    import hashlib
+
     raw = hashlib.sha1(text.encode("utf-8")).digest()
     return base64.b32encode(raw).decode("ascii").lower().rstrip("=")[:chars]
 
