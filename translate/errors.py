@@ -3,8 +3,8 @@
 Policies:
 - Every failure the proxy reports is a `ProxyError` carrying an HTTP status and an Anthropic error
   type. It may be raised anywhere (translators, upstream client, handlers) and is rendered into the
-  front's envelope in exactly one place (proxy.py), or, once a stream has started, by the stream
-  translator's `fail()`.
+  front's envelope in exactly one place (server/connection.py, with each dialect's envelope declared
+  in translate/dialects.py), or, once a stream has started, by the stream translator's `fail()`.
 - Upstream error responses keep their meaning: `error_from_upstream` maps the status and keeps the
   upstream's message. A context-length error becomes a 400 whose message contains
   "prompt is too long", the only text Claude Code recognises before it compacts a session.

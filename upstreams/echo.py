@@ -1,4 +1,4 @@
-"""The built-in `echo` provider: answers in the OpenAI dialect without any network.
+"""The built-in `echo` provider: answers in the chat dialect without any network.
 
 It lets a new user check their client's wiring (Claude Code, an SDK app) before configuring a real
 upstream and spending tokens. Selected when no upstream is configured, by `PREFERRED_PROVIDER=echo`,

@@ -1,7 +1,8 @@
 """OpenAI-compatible provider: OpenAI itself, vLLM, DeepSeek, OpenRouter, LM Studio, ...
 
-The base for every provider of the OpenAI wire dialect: a provider knows its URL, its auth headers
-and its quirks, and sends through the shared pooled client. It opens no sockets of its own.
+The base for every provider of the `chat` dialect (Chat Completions): a provider knows its URL, its
+auth headers and its quirks, and sends through the shared pooled client. It opens no sockets of its
+own. Its `SPEC` at the bottom declares it to the registry (upstreams/provider.py says what that holds).
 
 Policies:
 - `{base_url}/chat/completions`, `Authorization: Bearer <key>` when a key is set (servers such as

@@ -9,7 +9,7 @@ Policies:
 - A 429 that means the quota is spent (`insufficient_quota`) is never retried.
 - Retries happen only while nothing has reached the client; the caller guarantees that by calling
   `send_with_retries` before it writes content (heartbeats are not content).
-- Heartbeats and the request deadline run beside these waits (proxy.py), so they keep flowing
+- Heartbeats and the request deadline run beside these waits (server/), so they keep flowing
   while a retry sleeps or a request queues for a slot.
 - The concurrency limit queues a request for at most `queue_timeout` seconds, then answers
   overloaded (529 on the Anthropic front, 503 on the OpenAI front).
