@@ -33,12 +33,8 @@ from translate.anthropic_to_chat_request import (
     ChatTarget,
     anthropic_to_chat_request,
 )
-from translate.chat_to_anthropic_response import (
-    ChatToAnthropicStream,
-    InlineThoughtSplitter,
-    chat_to_anthropic_response,
-    split_inline_thoughts,
-)
+from translate.chat_to_anthropic_response import ChatToAnthropicStream, chat_to_anthropic_response
+from translate.thought_tags import InlineThoughtSplitter, split_inline_thoughts
 from translate.gemini import (
     DUMMY_THOUGHT_SIGNATURE,
     GEMINI_REQUEST_FIELDS,

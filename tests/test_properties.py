@@ -43,11 +43,8 @@ from translate.chat_to_anthropic_request import (
     AnthropicTarget,
     chat_to_anthropic_request,
 )
-from translate.chat_to_anthropic_response import (
-    ChatToAnthropicStream,
-    chat_to_anthropic_response,
-    split_inline_thoughts,
-)
+from translate.chat_to_anthropic_response import ChatToAnthropicStream, chat_to_anthropic_response
+from translate.thought_tags import split_inline_thoughts
 from translate.errors import UpstreamTimeout
 from translate.sse import SSEDecoder, SSEEvent
 from translate.tokens import estimate_input_tokens, input_breakdown

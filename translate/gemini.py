@@ -297,7 +297,8 @@ class _SchemaCleaner:
         if cleaned:
             out["properties"] = cleaned
             required = node.get("required")
-            names = [name for name in required if name in cleaned] if isinstance(required, list) else []
+            # Only names: a client's schema may hold anything here (a list in `required` is unhashable).
+            names = [name for name in required if isinstance(name, str) and name in cleaned] if isinstance(required, list) else []
             names = list(dict.fromkeys(names))
             if names:
                 out["required"] = names
