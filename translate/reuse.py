@@ -74,12 +74,12 @@ class ToolsMemo:
         return remembered
 
 
-def loads_request(raw: bytes, memo: ToolsMemo | None) -> object:
+def loads_request(raw: bytes | str, memo: ToolsMemo | None) -> object:
     """`json.loads(raw)`, with a top-level "tools" array taken from `memo` when its text was seen.
 
     Raises ValueError exactly where `json.loads` does.
     """
-    if memo is None or len(raw) < 2 * MIN_REMEMBERED_CHARS or b'"tools"' not in raw:
+    if memo is None or not isinstance(raw, bytes) or len(raw) < 2 * MIN_REMEMBERED_CHARS or b'"tools"' not in raw:
         return json.loads(raw)  # nothing to remember: json's own loop is faster than walking keys here
     try:
         text = raw.decode(json.detect_encoding(raw), "surrogatepass")
