@@ -6,6 +6,9 @@ Policies:
   the same mapping (upstreams/registry.py lists them), so a provider is declared in one place.
 - A bad value raises `ConfigError` naming the variable; main() exits 2 with that one line.
 - Unset, PREFERRED_PROVIDER is the first configured provider in registry order.
+- The seed proxies' names keep working, so a user migrating keeps their `.env`: ANTHROPIC_AUTH_TOKEN
+  is an inbound key beside PROXY_API_KEY, LOG_FILE_PATTERN names the rotated log files, MODEL_NAME is
+  the model of a request that names none (the README's "Coming from another proxy" maps them all).
 """
 
 from __future__ import annotations
@@ -93,6 +96,26 @@ def _aliases(env: Mapping[str, str]) -> dict[str, str]:
     return aliases
 
 
+def _inbound_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """PROXY_API_KEY (a comma-separated list) and ANTHROPIC_AUTH_TOKEN (one token, as seed 000 has it)."""
+    keys = [key.strip() for key in env.get("PROXY_API_KEY", "").split(",") if key.strip()]
+    token = settings.text(env, "ANTHROPIC_AUTH_TOKEN")
+    if token and token not in keys:
+        keys.append(token)
+    return tuple(keys)
+
+
+def _log_file_pattern(env: Mapping[str, str]) -> str | None:
+    pattern = settings.text(env, "LOG_FILE_PATTERN")
+    if pattern is None:
+        return None
+    if not settings.text(env, "LOG_FILE"):
+        raise ConfigError("LOG_FILE_PATTERN needs LOG_FILE: the file written today, renamed by the pattern at midnight")
+    if "%" not in pattern:
+        raise ConfigError(f"LOG_FILE_PATTERN={pattern!r} has no strftime placeholder (such as %Y%m%d): every day would overwrite the last")
+    return pattern
+
+
 def _providers(env: Mapping[str, str], defaults: ProviderDefaults) -> dict[str, Provider]:
     """Every provider the settings configure, built by its own module; built-in ones first."""
     specs = sorted(provider_specs(), key=lambda spec: not spec.builtin)
@@ -108,7 +131,9 @@ class Config:
     log_level: str = "INFO"
     log_file: str | None = None
     log_file_backup_count: int = 7
-    proxy_api_keys: tuple[str, ...] = ()
+    log_file_pattern: str | None = None  # LOG_FILE_PATTERN: strftime name of the rotated files
+    proxy_api_keys: tuple[str, ...] = ()  # PROXY_API_KEY entries and ANTHROPIC_AUTH_TOKEN
+    default_model: str | None = None  # MODEL_NAME: for a request without a model
     allow_anonymous: bool = False
     # Providers, each built by its module from the settings, by name (the built-in echo included).
     providers: dict[str, Provider] = field(default_factory=dict)
@@ -116,6 +141,8 @@ class Config:
     big_model: str | None = "gpt-4.1"
     middle_model: str | None = "gpt-4.1"
     small_model: str | None = "gpt-4.1-mini"
+    # BIG_MODEL/MIDDLE_MODEL/SMALL_MODEL set but not used (the preferred provider takes Claude names).
+    ignored_tier_settings: tuple[str, ...] = ()
     model_aliases: dict[str, str] = field(default_factory=dict)
     proxies: ProxySettings | None = None
     max_request_bytes: int = 32 * MIB
@@ -170,9 +197,16 @@ class Config:
             proxies = ProxySettings.from_env(env)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        # On Anthropic, Claude names are already right: a tier left unset keeps the requested name.
         big_default, small_default = preferred_spec.tier_defaults
         big = text("BIG_MODEL") or big_default
+        middle = text("MIDDLE_MODEL") or big
+        small = text("SMALL_MODEL") or small_default
+        ignored_tiers: tuple[str, ...] = ()
+        if preferred_spec.claude_names:
+            # Claude names are right as they are on Anthropic: passthrough means no remapping (seed 000's
+            # promise). A BIG_MODEL=gpt-4.1 left from another provider's .env must not reach Anthropic.
+            ignored_tiers = tuple(name for name in ("BIG_MODEL", "MIDDLE_MODEL", "SMALL_MODEL") if text(name))
+            big = middle = small = None
         ssl_cert_file = text("SSL_CERT_FILE")
         if ssl_cert_file and not os.path.isfile(ssl_cert_file):
             raise ConfigError(f"SSL_CERT_FILE={ssl_cert_file!r} does not exist")
@@ -182,13 +216,16 @@ class Config:
             log_level=log_level,
             log_file=text("LOG_FILE"),
             log_file_backup_count=settings.integer(env, "LOG_FILE_BACKUP_COUNT", 7),
-            proxy_api_keys=tuple(k.strip() for k in env.get("PROXY_API_KEY", "").split(",") if k.strip()),
+            log_file_pattern=_log_file_pattern(env),
+            proxy_api_keys=_inbound_keys(env),
+            default_model=text("MODEL_NAME"),
             allow_anonymous=settings.boolean(env, "ALLOW_ANONYMOUS", False),
             providers=providers,
             preferred_provider=preferred_spec.name,
             big_model=big,
-            middle_model=text("MIDDLE_MODEL") or big,
-            small_model=text("SMALL_MODEL") or small_default,
+            middle_model=middle,
+            small_model=small,
+            ignored_tier_settings=ignored_tiers,
             model_aliases=_aliases(env),
             proxies=proxies,
             max_request_bytes=settings.integer(env, "MAX_REQUEST_BYTES", 32 * MIB, minimum=1024),

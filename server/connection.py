@@ -34,6 +34,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 import h11
@@ -80,6 +81,7 @@ class Request:
     stream: bool = False
     status: int = 0
     usage: Usage = field(default_factory=Usage)
+    model_defaulted: bool = False  # the body named no model: MODEL_NAME was put in (the raw body lacks it)
 
 
 def error_response(front: Dialect, error: ProxyError) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -99,9 +101,26 @@ def error_response(front: Dialect, error: ProxyError) -> tuple[int, list[tuple[s
     return status, headers, body
 
 
+def status_line(status: int) -> str:
+    """`HTTP/1.1 404 Not Found` and so on, with the standard reason phrase (some clients show or need it)."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            # Statuses outside the standard (529: Anthropic's overloaded); any phrase beats none for some parsers.
+            reason = NONSTANDARD_REASONS.get(status, "Unknown")
+        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {reason}\r\n"
+    return line
+
+
+_STATUS_LINES: dict[int, str] = {}
+NONSTANDARD_REASONS = {499: "Client Closed Request", 529: "Overloaded"}
+
+
 def response_head(status: int, headers: list[tuple[str, str]]) -> bytes:
     """A status line and header block. Every value is ours or an upstream's that h11 parsed and checked."""
-    lines = [f"HTTP/1.1 {status} \r\n"]
+    lines = [status_line(status)]
     lines += [f"{name}: {value}\r\n" for name, value in headers]
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")

@@ -59,8 +59,12 @@ FORWARDED_RESPONSE_HEADER_PREFIXES = ("retry-after", "anthropic-ratelimit-", "x-
 # After a translated stream finished, the upstream's last bytes are read this long, so its
 # connection can go back to the pool.
 AFTER_END_DRAIN_TIMEOUT = 1.0
-# Names Claude Code's model picker keeps (ids starting with "claude"); they route through the tiers.
-CLAUDE_MODEL_NAMES = ("claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5")
+# Names Claude Code's model picker keeps (ids starting with "claude"): the current families and the
+# 4.x names still in use. They route through the tiers (or unchanged, to Anthropic).
+CLAUDE_MODEL_NAMES = (
+    "claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5",
+    "claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5",
+)
 MODELS_CREATED = 1735689600
 KNOWN_ROUTES_LIMIT = 1024  # (model, front) routes and (provider, model) targets remembered
 MODELS_CREATED_AT = "2025-01-01T00:00:00Z"
@@ -127,6 +131,9 @@ class Gateway:
             ("GET", "/"): self.handle_root,
             ("HEAD", "/"): self.handle_root,
             ("HEAD", "/health"): self.handle_health,
+            # Claude Code probes this before a session (a connectivity check, no key sent).
+            ("GET", "/api/hello"): self.handle_hello,
+            ("HEAD", "/api/hello"): self.handle_hello,
             ("POST", "/api/event_logging/batch"): self.handle_event_logging,
             ("GET", "/metrics"): self.handle_metrics,
         }
@@ -135,19 +142,24 @@ class Gateway:
     # ---- routing and auth ------------------------------------------------------------------
 
     def authorized(self, headers: Mapping[str, str]) -> bool:
-        """True when no key is configured or the request carries one (constant-time comparison)."""
+        """True when no key is configured or any credential the request offers is one (constant time).
+
+        Both headers count: Claude Code sends `x-api-key` and `Authorization: Bearer` when a user has
+        ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN set, and only one of them may be the proxy's key.
+        """
         if not self.config.proxy_api_keys:
             return True
-        offered = headers.get("x-api-key", "")
+        offered = [headers.get("x-api-key", "")]
         authorization = headers.get("authorization", "")
         if authorization[:7].lower() == "bearer ":
-            offered = offered or authorization[7:].strip()
+            offered.append(authorization[7:].strip())
         from hmac import compare_digest  # here: hashlib costs half a megabyte a keyless gateway never needs
 
         matched = False
-        for key in self.config.proxy_api_keys:
-            # Compare against every key so the time taken does not reveal which one matched.
-            matched |= compare_digest(offered.encode(), key.encode())
+        for credential in offered:
+            for key in self.config.proxy_api_keys:
+                # Compare every pair so the time taken does not reveal which one matched.
+                matched |= compare_digest(credential.encode(), key.encode())
         return matched
 
     def route(self, model: str, front: str) -> Route:
@@ -236,6 +248,9 @@ class Gateway:
         body = {"status": "ok", "version": VERSION, "providers": sorted(self.providers), "pid": os.getpid()}
         await out.send(200, JSON_HEADERS, dumps(body).encode())
 
+    async def handle_hello(self, request: Request, out: ResponseWriter) -> None:
+        await out.send(200, JSON_HEADERS, b'{"message":"hello"}')
+
     async def handle_metrics(self, request: Request, out: ResponseWriter) -> None:
         stats = self.client.pool_stats()
         self.metrics.set("switchboard_upstream_pool_connections", stats["idle"], state="idle")
@@ -251,7 +266,7 @@ class Gateway:
         body = parse_json_object(request.body)
         if not isinstance(body.get("messages"), list):
             raise InvalidRequest("messages: field required (a list of messages)", param="messages")
-        model = body.get("model")
+        model = body.get("model") or self.config.default_model
         if isinstance(model, str) and model:
             route = request.route = self.route(model, request.front.name)
             provider = self.providers[route.provider]
@@ -266,7 +281,8 @@ class Gateway:
     async def forward_count_tokens(self, request: Request, out: ResponseWriter, provider: Provider, body: dict,
                                    route: Route) -> bool:
         """Exact counts from the upstream; False (use the local estimate) when it cannot answer."""
-        payload = request.body if route.model == route.requested else dumps(dict(body, model=route.model)).encode()
+        same = route.model == route.requested and body.get("model") == route.requested
+        payload = request.body if same else dumps(dict(body, model=route.model)).encode()
         try:
             response = await provider.send(
                 self.client, payload, model=route.model, client_headers=request.headers, path=request.path,
@@ -334,6 +350,9 @@ class Gateway:
     async def handle_front(self, request: Request, out: ResponseWriter) -> None:
         """A front's main endpoint (Messages, Chat Completions): route, fall back, serve."""
         body = parse_json_object(request.body, self.tools_memo)
+        if body.get("model") in (None, "") and self.config.default_model:
+            body["model"] = self.config.default_model  # MODEL_NAME (seed 004): the model of a request naming none
+            request.model_defaulted = True
         model = required_model(body)
         request.stream = body.get("stream") is True
         if request.stream:
@@ -470,7 +489,7 @@ class Gateway:
         if provider.rewrites_requests:
             # Same dialect, but the provider rejects what the dialect allows (Gemini, Ollama).
             payload = dumps_request(provider.prepare(dict(body, model=model))).encode()
-        elif model == route.requested:
+        elif model == route.requested and not request.model_defaulted:
             payload = request.body
         else:
             payload = dumps_request(dict(body, model=model)).encode()

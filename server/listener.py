@@ -106,7 +106,12 @@ def banner(config: Config, gateway: Gateway, port: int) -> str:
     if config.proxies is not None:
         lines.append(f"  outbound proxy: {config.proxies!r}")
     lines += [f"  {line}" for line in gateway.routing.describe()]
-    lines.append(f"  inbound auth: {'PROXY_API_KEY required' if config.proxy_api_keys else 'none (loopback only)' if config.is_loopback() else 'none (ALLOW_ANONYMOUS=true)'}")
+    if config.ignored_tier_settings:
+        lines.append(f"  note: {', '.join(config.ignored_tier_settings)} not used: {preferred} takes Claude model names "
+                     "as requested (remap one with MODEL_ALIASES, e.g. MODEL_ALIASES=claude-opus-4-1=claude-sonnet-4-5)")
+    if config.default_model:
+        lines.append(f"  a request without a model -> {config.default_model} (MODEL_NAME)")
+    lines.append(f"  inbound auth: {'a key required (PROXY_API_KEY / ANTHROPIC_AUTH_TOKEN)' if config.proxy_api_keys else 'none (loopback only)' if config.is_loopback() else 'none (ALLOW_ANONYMOUS=true)'}")
     return "\n".join(lines)
 
 

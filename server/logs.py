@@ -6,7 +6,8 @@ Policies:
 - Every record passes a redacting filter: no configured secret (inbound or upstream key, outbound
   proxy credentials) leaves in a log line.
 - LOG_FILE may hold strftime placeholders: the file is reopened at midnight and LOG_FILE_BACKUP_COUNT
-  old files are kept.
+  old files are kept. With LOG_FILE_PATTERN, LOG_FILE keeps its name and each day's file is renamed
+  by the pattern at midnight (seed 000's way).
 """
 
 from __future__ import annotations
@@ -23,26 +24,36 @@ from translate.sse import dumps
 
 
 class DailyFileHandler(logging.FileHandler):
-    """A file log whose name is a strftime pattern, reopened at midnight, keeping `backup_count` old files.
+    """A file log rotated at local midnight, keeping `backup_count` old files. Three ways to name them:
 
-    A pattern without placeholders rotates like TimedRotatingFileHandler (name.YYYY-MM-DD).
+    - `pattern` with strftime placeholders: each day writes its own file (`proxy-%Y%m%d.log`);
+    - `pattern` without, and no `rotated`: yesterday's file is renamed `name.YYYY-MM-DD`;
+    - `rotated` (LOG_FILE_PATTERN, as seed 000 has it): today's file keeps the stable name and is
+      renamed at midnight to `rotated` (a strftime pattern, beside the file unless it names a folder).
+
+    A file left from a day the process did not see end (it was stopped over midnight) is rotated
+    on the first line written, under the day it was last written.
     """
 
-    def __init__(self, pattern: str, backup_count: int) -> None:
+    def __init__(self, pattern: str, backup_count: int, rotated: str | None = None) -> None:
         self.pattern = pattern
         self.backup_count = backup_count
-        self.dated = "%" in pattern
-        self.next_rollover = self._next_midnight()
+        self.dated = "%" in pattern and rotated is None
+        self.rotated = rotated
         super().__init__(self._current_name(), encoding="utf-8", delay=False)
+        try:
+            last_written = os.path.getmtime(self.baseFilename)
+        except OSError:
+            last_written = time.time()
+        self.next_rollover = self._midnight_after(last_written)
 
     def _current_name(self) -> str:
-        return time.strftime(self.pattern) if self.dated else self.pattern
+        return time.strftime(self.pattern) if "%" in self.pattern else self.pattern
 
     @staticmethod
-    def _next_midnight() -> float:
-        now = time.localtime()
-        midnight = time.mktime((now.tm_year, now.tm_mon, now.tm_mday + 1, 0, 0, 0, 0, 0, -1))
-        return midnight
+    def _midnight_after(moment: float) -> float:
+        day = time.localtime(moment)
+        return time.mktime((day.tm_year, day.tm_mon, day.tm_mday + 1, 0, 0, 0, 0, 0, -1))
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.created >= self.next_rollover:
@@ -50,19 +61,27 @@ class DailyFileHandler(logging.FileHandler):
         super().emit(record)
 
     def _rollover(self) -> None:
-        self.next_rollover = self._next_midnight()
+        ended_day = time.localtime(self.next_rollover - 3600)  # the day whose lines the file holds
+        self.next_rollover = self._midnight_after(time.time())
         if self.stream:
             self.stream.close()
             self.stream = None  # type: ignore[assignment]
-        if not self.dated:
-            stamped = f"{self.pattern}.{time.strftime('%Y-%m-%d', time.localtime(time.time() - 3600))}"
-            with contextlib.suppress(OSError):
-                os.replace(self.pattern, stamped)
-            old = sorted(glob.glob(glob.escape(self.pattern) + ".*"))
-        else:
+        if self.dated:
             self.baseFilename = os.path.abspath(self._current_name())
+            keep_out = self.baseFilename
+            old = sorted(p for p in glob.glob(_strftime_glob(self.pattern)) if os.path.abspath(p) != keep_out)
+        else:
             current = self.baseFilename
-            old = sorted(p for p in glob.glob(_strftime_glob(self.pattern)) if os.path.abspath(p) != current)
+            if self.rotated is not None:
+                target = self.rotated if os.path.dirname(self.rotated) else os.path.join(os.path.dirname(current), self.rotated)
+                old_glob = _strftime_glob(target)
+                target = time.strftime(target, ended_day)
+            else:
+                target = f"{current}.{time.strftime('%Y-%m-%d', ended_day)}"
+                old_glob = glob.escape(current) + ".*"
+            with contextlib.suppress(OSError):
+                os.replace(current, target)
+            old = sorted(p for p in glob.glob(old_glob) if os.path.abspath(p) != current)
         for path in old[: max(0, len(old) - self.backup_count)]:
             with contextlib.suppress(OSError):
                 os.remove(path)
@@ -145,7 +164,7 @@ def setup_logging(config: Config) -> None:
         directory = os.path.dirname(time.strftime(config.log_file))
         if directory:
             os.makedirs(directory, exist_ok=True)
-        handlers.append(DailyFileHandler(config.log_file, config.log_file_backup_count))
+        handlers.append(DailyFileHandler(config.log_file, config.log_file_backup_count, config.log_file_pattern))
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(redacting)

@@ -409,7 +409,7 @@ def anthropic_requests(draw) -> tuple[dict, ChatTarget]:
         model="gpt-5" if reasoning else draw(st.sampled_from(["gpt-4o", "gemini-2.5-flash", "llama3.2"])),
         reasoning=reasoning,
         max_tokens_limit=draw(st.none() | st.integers(min_value=1, max_value=32000)),
-        send_reasoning_content=draw(st.booleans()),
+        reasoning_history_field=draw(st.sampled_from([None, "reasoning_content", "reasoning"])),
         send_user=draw(st.booleans()),
         thought_signatures=draw(st.booleans()),
         max_stop_sequences=draw(st.sampled_from([4, 5])),

@@ -66,8 +66,8 @@ def test_anthropic_passthrough_stream_bytes_are_untouched():
 
 
 def test_passthrough_replaces_only_the_model_when_routing_renames_it():
-    """A routed name change rewrites the model field and nothing else."""
-    with FakeUpstream([Reply.json(message([{"type": "text", "text": "ok"}]))]) as upstream, RunningProxy(passthrough_env(upstream, BIG_MODEL="claude-opus-4-1")) as proxy:
+    """A routed name change (an alias: on Anthropic the tiers never rename) rewrites the model field and nothing else."""
+    with FakeUpstream([Reply.json(message([{"type": "text", "text": "ok"}]))]) as upstream, RunningProxy(passthrough_env(upstream, MODEL_ALIASES="claude-opus-4-8=claude-opus-4-1")) as proxy:
         renamed = json.loads(ANTHROPIC_REQUEST)
         renamed["model"] = "claude-opus-4-8"
         request(proxy, "POST", "/v1/messages", json.dumps(renamed).encode(), CLIENT_HEADERS)

@@ -76,7 +76,7 @@ OPENAI_TOP_LEVEL_KEYS = {
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
     "stream_options", "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort", "response_format", "user",
 }
-OPENAI_MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "reasoning_content", "name"}
+OPENAI_MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "reasoning_content", "reasoning", "name"}
 OPENAI_TOOL_CALL_KEYS = {"id", "type", "function", "extra_content"}
 OPENAI_PART_TYPES = {"text", "image_url", "file"}
 # Anthropic-only keys that must not appear anywhere in an OpenAI body.
@@ -219,7 +219,9 @@ def check_openai_request(request: ChatRequest, body: dict, target: ChatTarget) -
     assert len(out.get("stop", [])) <= target.max_stop_sequences
     assert ("stream_options" in out) == (out.get("stream") is True)
     assert "user" not in out or target.send_user
-    assert any("reasoning_content" in message for message in messages) <= target.send_reasoning_content
+    fields = {"reasoning_content", "reasoning"}
+    sent = {field for message in messages for field in fields if field in message}
+    assert sent <= ({target.reasoning_history_field} if target.reasoning_history_field else set())
 
 
 @given(anthropic_requests())

@@ -356,3 +356,95 @@ def test_adding_a_provider_is_one_module_and_one_registry_line(tmp_path, monkeyp
     assert first.json()["model"] == "acme-large"  # sonnet -> MIDDLE_MODEL, defaulting to the big tier default
     assert second.json()["model"] == "acme-2" and third.json()["model"] == "acme-3"
     assert "acme-1" in [model["id"] for model in models["data"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# History thinking: `reasoning_content` only where the server accepts it
+# ---------------------------------------------------------------------------------------------
+
+# The message fields Chat Completions defines; api.openai.com answers 400 to any other.
+OPENAI_MESSAGE_FIELDS = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"}
+
+THINKING_HISTORY = {
+    "model": "claude-sonnet-5-5",
+    "max_tokens": 100,
+    "messages": [
+        {"role": "user", "content": "What is in /tmp?"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "I should list the folder.", "signature": "c2lnbmF0dXJl"},
+            {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls /tmp"}},
+        ]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.txt"}]},
+    ],
+    "tools": [{"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}],
+}
+
+
+def strict_openai(request: Received) -> Reply:
+    """Rejects unknown message fields exactly as api.openai.com does."""
+    for i, message in enumerate(request.json()["messages"]):
+        for name in message:
+            if name not in OPENAI_MESSAGE_FIELDS:
+                return Reply.json({"error": {"message": f"Unrecognized request argument supplied: {name}",
+                                             "type": "invalid_request_error", "param": f"messages[{i}].{name}",
+                                             "code": "unknown_parameter"}}, status=400)
+    return Reply.json(completion("a.txt is there"))
+
+
+@pytest.mark.parametrize(
+    "env_of",
+    [
+        # A strict OpenAI-compatible server behind OPENAI_BASE_URL: turned off by the setting.
+        lambda url: {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": url, "OPENAI_REASONING_CONTENT": "off"},
+        # Azure and Gemini never get it, whatever their address.
+        lambda url: {"AZURE_OPENAI_ENDPOINT": url, "AZURE_OPENAI_API_KEY": "k", "PREFERRED_PROVIDER": "azure"},
+        lambda url: {"GEMINI_API_KEY": "k", "GEMINI_BASE_URL": url, "PREFERRED_PROVIDER": "google"},
+    ],
+    ids=["openai-off", "azure", "gemini"],
+)
+def test_thinking_history_is_not_sent_to_servers_that_reject_unknown_fields(env_of):
+    """A session moved from Claude (or DeepSeek) to GPT mid-way goes on instead of dying with a 400."""
+    with FakeUpstream(strict_openai) as upstream, RunningProxy(env_of(upstream.url)) as proxy:
+        answer = request(proxy, "POST", "/v1/messages", THINKING_HISTORY)
+    assert answer.status == 200, answer.body
+    assert answer.body["content"][0]["text"] == "a.txt is there"
+
+
+def test_thinking_history_goes_back_as_reasoning_content_to_other_compatible_servers():
+    """DeepSeek and Kimi need reasoning_content back on tool-call turns: the default for other hosts."""
+    with FakeUpstream([Reply.json(completion("ok"))]) as upstream, \
+            RunningProxy({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": upstream.url}) as proxy:
+        assert request(proxy, "POST", "/v1/messages", THINKING_HISTORY).status == 200
+    assistant = upstream.requests[0].json()["messages"][1]
+    assert assistant["reasoning_content"] == "I should list the folder."
+
+
+def test_ollama_gets_history_thinking_as_reasoning():
+    with FakeUpstream([Reply.json(completion("ok"))]) as upstream, \
+            RunningProxy({"OLLAMA_BASE_URL": upstream.url, "PREFERRED_PROVIDER": "ollama"}) as proxy:
+        assert request(proxy, "POST", "/v1/messages", THINKING_HISTORY).status == 200
+    assistant = upstream.requests[0].json()["messages"][1]
+    assert assistant["reasoning"] == "I should list the folder." and "reasoning_content" not in assistant
+
+
+@pytest.mark.parametrize(
+    ("base_url", "setting", "field"),
+    [
+        ("https://api.openai.com/v1", None, None),
+        ("https://my-resource.openai.azure.com/openai/v1", None, None),
+        ("https://generativelanguage.googleapis.com/v1beta/openai", None, None),
+        ("https://api.deepseek.com", None, "reasoning_content"),
+        ("https://api.moonshot.ai/v1", None, "reasoning_content"),
+        ("http://127.0.0.1:8000/v1", None, "reasoning_content"),
+        ("https://api.openai.com/v1", "on", "reasoning_content"),
+        ("https://api.deepseek.com", "off", None),
+    ],
+)
+def test_reasoning_content_capability_by_host_and_setting(base_url, setting, field):
+    from server.config import Config
+
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": base_url}
+    if setting:
+        env["OPENAI_REASONING_CONTENT"] = setting
+    provider = Config.from_env(env).providers["openai"]
+    assert provider.target("gpt-4.1").reasoning_history_field == field

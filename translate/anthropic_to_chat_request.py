@@ -30,8 +30,10 @@ Policies (PROTOCOLS.md 3.1, 3.3, 3.4; FIELD-NOTES "Claude Code's traffic", "Tran
 - Thinking settings become `reasoning_effort` only for reasoning targets: a budget below 4096 is
   "low", below 16384 "medium", else "high"; adaptive thinking (or no thinking field) takes
   `output_config.effort`, with "xhigh" and "max" sent as "high"; disabled thinking sends nothing.
-- Thinking blocks in history travel as the assistant's `reasoning_content` (DeepSeek and Kimi require
-  it back on tool-call turns) when the target allows it; signatures and redacted thinking are lost.
+- Thinking blocks in history travel on the assistant message in the field the target names
+  (`reasoning_content`: DeepSeek and Kimi require it back on tool-call turns; `reasoning`: Ollama),
+  or not at all (api.openai.com, Azure and Gemini reject unknown message fields with a 400);
+  signatures and redacted thinking are lost.
 - Server tools (a `type` other than "custom": web_search_*, web_fetch_*, code_execution_*...) are
   left out and named in `dropped_tools`; a tool_choice forcing one of them becomes "auto".
 - Tool ids that carry a thought signature (`<id>__ts..._<payload>`, made by the response side for
@@ -84,7 +86,9 @@ class ChatTarget:
     model: str  # upstream model name to put in the body
     reasoning: bool  # OpenAI reasoning family: max_completion_tokens, no temperature/top_p, effort
     max_tokens_limit: int | None = None  # cap on max_tokens; None = no cap
-    send_reasoning_content: bool = True  # history thinking -> assistant `reasoning_content`
+    # Where history thinking goes on an assistant message: "reasoning_content" (DeepSeek, Kimi, vLLM
+    # need it back), "reasoning" (Ollama), or None for upstreams that reject unknown fields (OpenAI).
+    reasoning_history_field: str | None = "reasoning_content"
     send_user: bool = True  # metadata.user_id -> `user`
     thought_signatures: bool = False  # signatures carried in tool ids -> tool_calls[].extra_content (Gemini)
     buffer_tool_calls: bool = False  # the upstream interleaves parallel calls' fragments: emit each call whole
@@ -539,8 +543,8 @@ def _assistant_message(
     if not texts and not calls:
         return None
     message: dict = {"role": "assistant", "content": "\n\n".join(texts) if texts else None}
-    if reasoning and target.send_reasoning_content:
-        message["reasoning_content"] = "\n\n".join(reasoning)
+    if reasoning and target.reasoning_history_field:
+        message[target.reasoning_history_field] = "\n\n".join(reasoning)
     if calls:
         message["tool_calls"] = calls
     return message

@@ -5,6 +5,9 @@ Policies:
   `anthropic-beta` headers and nothing else of the client's: a client can never choose the upstream
   URL or inject other headers.
 - Translated traffic (an OpenAI client) sends `anthropic-version: 2023-06-01`.
+- Claude model names are this provider's own: the haiku/sonnet/opus tiers never remap them
+  (`claude_names` in the SPEC); only MODEL_ALIASES does, when the user asks for it.
+- Seed 004's `API_KEY` and `BASE_URL` configure it when ANTHROPIC_API_KEY is unset.
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ class AnthropicProvider(Provider):
         self.system_prompt = system_prompt
         self.auto_cache = auto_cache
 
+    def describe(self) -> str:
+        note = ""
+        if self.api_key and not self.api_key.startswith("sk-ant-") and self.base_url == DEFAULT_BASE_URL:
+            # claude-code-proxy (seed 001) used ANTHROPIC_API_KEY for the key its clients must send.
+            note = (" (!! this ANTHROPIC_API_KEY does not look like an Anthropic key; if it is the key clients"
+                    " must send to this proxy, set PROXY_API_KEY to it instead)")
+        return self.base_url + note
+
     def target(self, model: str) -> AnthropicTarget:
         """How the OpenAI request translator should shape a request for `model`."""
         caps = [cap for cap in (known_output_cap(model, CLAUDE_OUTPUT_CAPS), self.max_tokens_limit) if cap]
@@ -74,14 +85,25 @@ class AnthropicProvider(Provider):
         return await client.request("POST", self.base_url + (path or "/v1/messages"), headers, body)
 
 
+def _key_variable(env: Mapping[str, str]) -> str | None:
+    """The variable holding the key: ours, else seed 004's `API_KEY` (its proxy spoke only to Anthropic)."""
+    for name in ("ANTHROPIC_API_KEY", "API_KEY"):
+        if settings.text(env, name):
+            return name
+    return None
+
+
 def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
-    return bool(settings.text(env, "ANTHROPIC_API_KEY"))
+    return _key_variable(env) is not None
 
 
 def _from_env(env: Mapping[str, str], defaults: ProviderDefaults) -> AnthropicProvider:
+    key_variable = _key_variable(env)
+    # Seed 004's BASE_URL goes with its API_KEY; with our own key variable, only ours is read.
+    url_variable = "BASE_URL" if key_variable == "API_KEY" and settings.text(env, "BASE_URL") else "ANTHROPIC_BASE_URL"
     return AnthropicProvider(
-        settings.url(env, "ANTHROPIC_BASE_URL", DEFAULT_BASE_URL),
-        settings.text(env, "ANTHROPIC_API_KEY"),
+        settings.url(env, url_variable, DEFAULT_BASE_URL),
+        settings.text(env, key_variable) if key_variable else None,
         default_max_tokens=defaults.default_max_tokens,
         max_tokens_limit=defaults.max_tokens_limit,
         system_prompt=defaults.system_prompt,
@@ -93,6 +115,7 @@ SPEC = ProviderSpec(
     name="anthropic",
     dialect="anthropic",
     variables="ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another Anthropic-compatible server)",
+    claude_names=True,
     configured=_configured,
     from_env=_from_env,
 )

@@ -31,7 +31,8 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         self.v1 = api_version.lower() == "v1" or endpoint.endswith("/openai/v1")
         if endpoint.endswith("/openai/v1"):
             endpoint = endpoint[: -len("/openai/v1")]
-        super().__init__("azure", endpoint, api_key, max_tokens_limit=max_tokens_limit)
+        # Azure rejects unknown message fields whatever its host name (custom domains, API gateways).
+        super().__init__("azure", endpoint, api_key, max_tokens_limit=max_tokens_limit, reasoning_content=False)
         self.api_version = api_version
 
     def describe(self) -> str:

@@ -61,7 +61,7 @@ class GeminiProvider(OpenAICompatibleProvider):
             reasoning=False,
             max_tokens_limit=min(caps),
             send_user=False,
-            send_reasoning_content=False,
+            reasoning_history_field=None,
             # Thought signatures (and <thought> tags) ride through Anthropic clients: translate/gemini.py.
             thought_signatures=True,
             # Gemini sends each tool call whole; buffering also catches a signature sent in a later delta.

@@ -32,7 +32,9 @@ class OllamaProvider(OpenAICompatibleProvider):
         super().__init__("ollama", base_url, None, max_tokens_limit=max_tokens_limit)
 
     def target(self, model: str) -> ChatTarget:
-        return ChatTarget(model=model, reasoning=False, max_tokens_limit=self.max_tokens_limit, send_user=False)
+        # Ollama reads history thinking from `reasoning` (the field its own answers use).
+        return ChatTarget(model=model, reasoning=False, max_tokens_limit=self.max_tokens_limit, send_user=False,
+                          reasoning_history_field="reasoning")
 
     def prepare(self, body: dict) -> dict:
         body = {key: value for key, value in body.items() if key not in UNSUPPORTED_FIELDS}

@@ -89,6 +89,9 @@ class ProviderSpec:
     tier_defaults: tuple[str | None, str | None] = (None, None)
     # Built in (echo): always there, never counted as a configured upstream, preferred when none is.
     builtin: bool = False
+    # Its model names are Claude's (Anthropic): requests keep the name they ask for, the tiers
+    # (BIG_MODEL...) do not apply, and nothing is remapped unless MODEL_ALIASES says so.
+    claude_names: bool = False
 
     @property
     def model_prefixes(self) -> tuple[str, ...]:

@@ -10,6 +10,8 @@ Policies:
   family names (haiku -> SMALL_MODEL, sonnet -> MIDDLE_MODEL, opus -> BIG_MODEL on the preferred
   provider; a tier left unset keeps the requested name), and any other name passes through
   unchanged to the preferred provider.
+- A preferred provider that takes Claude names (Anthropic) has no tiers at all (server/config.py
+  leaves them unset whatever BIG_MODEL says): the model goes upstream exactly as the client asked.
 - When no provider is configured at all the preferred provider is `echo`, so a new user can check
   their client's wiring without spending tokens.
 - Routing to a provider that is not configured is the caller's 400, naming the variables to set;
