@@ -41,6 +41,7 @@ from translate.errors import (
 from translate.reuse import ToolsMemo, dumps_request, loads_request
 from translate.sse import SSEDecoder, dumps
 from translate.tokens import estimate_input_tokens
+from translate.tool_search import without_unloaded_tools
 from translate.usage import UsageReader
 from upstreams.http import ClientSettings, HTTPClient
 from upstreams.provider import Provider
@@ -274,7 +275,8 @@ class Gateway:
             same_dialect = not hops_between(request.front.name, provider.dialect)
             if same_dialect and await self.forward_count_tokens(request, out, provider, body, route):
                 return
-        tokens = estimate_input_tokens(body)
+        # Counted as it would be sent: a backend without tool search gets only the loaded tools.
+        tokens = estimate_input_tokens(without_unloaded_tools(body))
         request.usage.input_tokens = tokens
         await out.send(200, JSON_HEADERS, dumps({"input_tokens": tokens}).encode())
 

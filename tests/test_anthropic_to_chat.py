@@ -346,6 +346,9 @@ def test_reasoning_models_are_recognised_by_family(name: str, expected: bool) ->
         ({"type": "adaptive"}, {"effort": "medium"}, "medium"),
         ({"type": "adaptive"}, {"effort": "xhigh"}, "high"),
         ({"type": "adaptive"}, {"effort": "max"}, "high"),
+        # Claude Code 2.1.332: adaptive thinking with its text left out of the answer.
+        ({"type": "adaptive", "display": "omitted"}, {"effort": "medium"}, "medium"),
+        ({"type": "adaptive", "display": "omitted"}, {"effort": "max"}, "high"),
         ({"type": "adaptive"}, None, None),
         (None, {"effort": "medium"}, "medium"),
         ({"type": "disabled"}, {"effort": "high"}, None),

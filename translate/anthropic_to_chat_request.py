@@ -36,6 +36,8 @@ Policies (PROTOCOLS.md 3.1, 3.3, 3.4; FIELD-NOTES "Claude Code's traffic", "Tran
   signatures and redacted thinking are lost.
 - Server tools (a `type` other than "custom": web_search_*, web_fetch_*, code_execution_*...) are
   left out and named in `dropped_tools`; a tool_choice forcing one of them becomes "auto".
+- Deferred tools (`defer_loading: true`) go only once the conversation loaded them, as Anthropic's
+  tool search would: translate/tool_search.py.
 - Tool ids that carry a thought signature (`<id>__ts..._<payload>`, made by the response side for
   Gemini, translate/tools.py) always go upstream as the plain id, in tool_calls and tool messages
   alike. With `ChatTarget.thought_signatures` the signature goes back on its tool call as
@@ -54,6 +56,7 @@ from translate.chat_to_anthropic_response import is_int
 from translate.errors import InvalidRequest
 from translate.reuse import RememberedList
 from translate.sse import dumps
+from translate.tool_search import without_unloaded_tools
 from translate.tools import (
     chat_function_name,
     function_name_map,
@@ -124,6 +127,7 @@ def anthropic_to_chat_request(body: dict, target: ChatTarget) -> ChatRequest:
     """
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    body = without_unloaded_tools(body)  # no tool search upstream: only the tools the conversation loaded
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: a non-empty string is required.", param="model")
