@@ -146,6 +146,7 @@ class Config:
     model_aliases: dict[str, str] = field(default_factory=dict)
     proxies: ProxySettings | None = None
     max_request_bytes: int = 32 * MIB
+    max_response_bytes: int = 64 * MIB  # an upstream's non-stream answer larger than this is a 502
     connect_timeout: float = 10 * SECONDS
     read_timeout: float = 300 * SECONDS
     ping_interval: float = 10 * SECONDS
@@ -229,6 +230,7 @@ class Config:
             model_aliases=_aliases(env),
             proxies=proxies,
             max_request_bytes=settings.integer(env, "MAX_REQUEST_BYTES", 32 * MIB, minimum=1024),
+            max_response_bytes=settings.integer(env, "MAX_RESPONSE_BYTES", 64 * MIB, minimum=64 * 1024),
             connect_timeout=settings.seconds(env, "CONNECT_TIMEOUT", 10 * SECONDS) or 10 * SECONDS,
             read_timeout=settings.seconds(env, "READ_TIMEOUT", 300 * SECONDS) or 300 * SECONDS,
             ping_interval=settings.seconds(env, "PING_INTERVAL", 10 * SECONDS) or 10 * SECONDS,

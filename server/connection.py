@@ -469,7 +469,7 @@ class ClientConnection(asyncio.Protocol):
     def _refuse(self, error: ProxyError) -> None:
         """Answer a request whose head arrived but that cannot be served (limits, framing, slowness), then close."""
         request = self.request
-        error.message = self.gateway.redact(error.message)
+        self.gateway.mask_error(error)
         status, headers, body = error_response(request.front, error)
         request.status = status
         headers = [*headers, ("request-id", request.request_id), ("content-length", str(len(body))), ("connection", "close")]
@@ -533,7 +533,7 @@ class ClientConnection(asyncio.Protocol):
 
     async def _report(self, request: Request, out: ResponseWriter, error: ProxyError) -> None:
         """Send an error as a response, or, inside a started stream, as the front's stream error event."""
-        error.message = self.gateway.redact(error.message)
+        self.gateway.mask_error(error)
         if not out.started:
             await out.send(*error_response(request.front, error))
         elif not out.complete:

@@ -12,7 +12,8 @@ Policies:
 - A stream's response head is committed by the first upstream event or the first heartbeat, so an
   upstream error that arrives quickly still reaches the client with its own HTTP status.
 - Passthrough never rewrites the answer: status, body and every stream byte go back untouched, and
-  usage is read on the side.
+  usage is read on the side. The one exception is a secret: no byte an upstream sends reaches a
+  client with a configured key or minted token in it, except a successful non-stream body.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class Gateway:
                 read_timeout=config.read_timeout,
                 ca_file=config.ssl_cert_file,
                 proxies=config.proxies,
+                max_response_bytes=config.max_response_bytes,
             )
         )
         if any(provider.base_url.startswith("https://") for provider in self.providers.values()):
@@ -112,7 +114,8 @@ class Gateway:
         self.known_targets: dict[tuple[str, str], object] = {}
         self.instance_id = config.instance_id
         self.upstream_marks = [(LOOP_HEADER, self.instance_id)]
-        self.redact = Redactor(config.secrets())
+        # Every secret, the tokens providers mint included, masked in whatever an upstream says to a client.
+        self.redact = Redactor(config.secrets(), tuple(p.secrets for p in self.providers.values() if p.secrets_change))
         self.metrics = Metrics()
         self.retry_policy = RetryPolicy(max_retries=config.max_retries)
         self.limiter = ConcurrencyLimiter(config.max_concurrent_upstream, config.upstream_queue_timeout)
@@ -162,6 +165,12 @@ class Gateway:
                 # Compare every pair so the time taken does not reveal which one matched.
                 matched |= compare_digest(credential.encode(), key.encode())
         return matched
+
+    def mask_error(self, error: ProxyError) -> None:
+        """Mask every secret in what an error will show the client: its message and any upstream body."""
+        error.message = self.redact(error.message)
+        if error.upstream_body:
+            error.upstream_body = self.redact.bytes(error.upstream_body)
 
     def route(self, model: str, front: str) -> Route:
         route = resolve_route(model, self.routing, front)
@@ -508,6 +517,8 @@ class Gateway:
                 raw = await response.read()
                 reader.read_body(raw)
                 request.usage = reader.usage
+                if response.status >= 400:
+                    raw = self.redact.bytes(raw)  # some upstreams quote the key they were sent
                 if not out.started:
                     await out.send(response.status, headers, raw)
                     return
@@ -522,6 +533,7 @@ class Gateway:
                         chunk = await chunks.__anext__()
                     except StopAsyncIteration:
                         break
+                    chunk = self.redact.bytes(chunk)  # an error event may quote a key; the same bytes otherwise
                     reader.feed(chunk)
                     # A heartbeat may only go between events, never inside one.
                     at_event_boundary = out.at_event_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
@@ -564,7 +576,7 @@ class Gateway:
                         if events:
                             await out.write(b"".join(encode(e) for e in events))
                         break
-                    events = [e for sse in decoder.feed(chunk) for e in translator.feed(sse)]
+                    events = [e for sse in decoder.feed(self.redact.bytes(chunk)) for e in translator.feed(sse)]
                     if events:
                         await out.write(b"".join(encode(e) for e in events))
                 else:

@@ -102,18 +102,46 @@ def _strftime_glob(pattern: str) -> str:
 
 
 class Redactor:
-    """Replaces every configured secret (inbound and upstream keys, proxy credentials) with ***."""
+    """Replaces every secret (inbound and upstream keys, proxy credentials, minted tokens) with ***.
+
+    `changing` are callables giving secrets that change while the server runs (the Google access
+    token a provider mints): they are asked again on each use, and the lists rebuilt when they differ.
+    """
 
     MIN_SECRET_CHARS = 4  # shorter values would blank out ordinary words
 
-    def __init__(self, secrets_to_hide: list[str]) -> None:
-        self.secrets = sorted({s for s in secrets_to_hide if s and len(s) >= self.MIN_SECRET_CHARS}, key=len, reverse=True)
+    def __init__(self, secrets_to_hide: list[str], changing: tuple = ()) -> None:
+        self.fixed = [s for s in secrets_to_hide if s]
+        self.changing = tuple(changing)
+        self._changing_values: tuple[str, ...] = ()
+        self._build(())
+
+    def _build(self, extra: tuple[str, ...]) -> None:
+        values = {s for s in (*self.fixed, *extra) if len(s) >= self.MIN_SECRET_CHARS}
+        self.secrets = sorted(values, key=len, reverse=True)
+        self.encoded = [s.encode("utf-8", "surrogatepass") for s in self.secrets]
+        self._changing_values = extra
+
+    def _refresh(self) -> None:
+        if self.changing:
+            current = tuple(value for source in self.changing for value in source() if value)
+            if current != self._changing_values:
+                self._build(current)
 
     def __call__(self, text: str) -> str:
+        self._refresh()
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, "***")
         return text
+
+    def bytes(self, data: bytes) -> bytes:
+        """`data` with every secret masked; the same object when none is in it (the usual case)."""
+        self._refresh()
+        for secret in self.encoded:
+            if secret in data:
+                data = data.replace(secret, b"***")
+        return data
 
 
 class RedactingFilter(logging.Filter):

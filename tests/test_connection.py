@@ -123,6 +123,9 @@ class ScriptedGateway:
         self.metrics = Metrics()
         self.redact = Redactor([])
 
+    def mask_error(self, error) -> None:
+        error.message = self.redact(error.message)
+
     async def dispatch(self, request: Request, out: ResponseWriter) -> None:
         await self.handler(request, out)
 

@@ -47,12 +47,18 @@ class GeminiProvider(OpenAICompatibleProvider):
 
         super().__init__("gemini", base_url, api_key, max_tokens_limit=max_tokens_limit)
         self.credentials = credentials
+        self.secrets_change = credentials is not None  # a minted token: see secrets()
         self._prepare = prepare_gemini_request
 
     def describe(self) -> str:
         if self.credentials is not None:
             return f"{self.base_url} (Vertex AI, {self.credentials.source})"
         return self.base_url
+
+    def secrets(self) -> list[str]:
+        # The access token changes hourly: `secrets_change` makes the gateway ask again on use.
+        token = self.credentials.current_token() if self.credentials is not None else None
+        return [value for value in (self.api_key, token) if value]
 
     def target(self, model: str) -> ChatTarget:
         caps = [cap for cap in (GEMINI_OUTPUT_CAP, self.max_tokens_limit) if cap]

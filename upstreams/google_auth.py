@@ -358,6 +358,10 @@ class GoogleCredentials:
         """Forget the cached token, so the next `token()` refreshes (after an upstream 401)."""
         self._token = None
 
+    def current_token(self) -> str | None:
+        """The access token last minted (for masking it in what upstreams say), or None."""
+        return self._token.value if self._token is not None else None
+
     async def resolve_project_id(self, client: HTTPClient) -> str | None:
         """The project id, asking the credential source when it can and it is not yet known."""
         return self.project_id

@@ -92,6 +92,9 @@ class ClientSettings:
     idle_expiry: float = 60.0  # how long an idle connection may sit in the pool
     ca_file: str | None = None  # CA bundle; None -> certifi (the caller passes SSL_CERT_FILE here)
     proxies: ProxySettings | None = None  # outbound proxies; None -> always connect directly
+    # Cap on a body read whole (`read()`), decoded size: a runaway or hostile upstream cannot take
+    # the process's memory. Streams are relayed chunk by chunk and need no cap.
+    max_response_bytes: int = 64 * 1024 * 1024
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,6 +240,10 @@ class BodyState(enum.Enum):
     ABORTED = "aborted"
 
 
+def _too_large(limit: int) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"the upstream's answer is larger than MAX_RESPONSE_BYTES ({limit} bytes)")
+
+
 class UpstreamResponse:
     """A response whose head has arrived; the body is read with `read()` or `iter_bytes()`.
 
@@ -267,17 +274,30 @@ class UpstreamResponse:
         return None
 
     async def read(self) -> bytes:
-        """The whole (decoded) body. Raises like `iter_bytes()`."""
+        """The whole (decoded) body. Raises like `iter_bytes()`, and UpstreamUnavailable (502) when it
+        grows past `max_response_bytes` (the connection is then closed)."""
+        limit = self._client.settings.max_response_bytes
         if self._decoder is not None or self._state is not BodyState.STREAMING:
-            return b"".join([chunk async for chunk in self.iter_bytes()])
+            chunks, size = [], 0
+            async for chunk in self.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    self._abort("body over max_response_bytes")
+                    raise _too_large(limit)
+                chunks.append(chunk)
+            return b"".join(chunks)
         # The common case, without the async generator, and with each body byte copied out of h11's
         # bytearrays once (by the join), not once per chunk and again by the join.
         parts = []
+        size = 0
         try:
             while isinstance(event := await self._next_body_event(), h11.Data):
+                size += len(event.data)
+                if size > limit:
+                    raise _too_large(limit)
                 parts.append(event.data)
         except BaseException:
-            self._abort("body failed or was abandoned")
+            self._abort("body failed, too large or abandoned")
             raise
         self._state = BodyState.COMPLETE
         self._client._release(self._connection)

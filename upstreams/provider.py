@@ -45,6 +45,8 @@ class Provider:
     well_known_models: tuple[str, ...] = ()
     # True when `prepare` changes requests: then same-dialect (passthrough) requests go through it too.
     rewrites_requests = False
+    # True when `secrets()` changes while the server runs (a minted access token): asked again on use.
+    secrets_change = False
 
     def describe(self) -> str:
         """One line for the start-up banner (never a secret)."""
