@@ -443,7 +443,7 @@ class Gateway:
                 self.dropped_tools_logged.add(name)
                 log.warning("dropping server tool %s: provider %s cannot run it", name, route.provider)
         payload = self.upstream_payload(request, provider.prepare(exchange.body))
-        response = await self.open_upstream(request, provider, route, payload)
+        response = request.upstream = await self.open_upstream(request, provider, route, payload)
         if not request.stream:
             answer = exchange.response(await self.read_upstream_json(response, route))
             request.front.read_usage(request.usage, answer)
@@ -506,7 +506,7 @@ class Gateway:
             payload = dumps_request(dict(body, model=model)).encode()
         reader = UsageReader(request.front.read_usage)
         try:
-            response = await self.open_upstream(request, provider, route, payload, client_headers=request.headers)
+            response = request.upstream = await self.open_upstream(request, provider, route, payload, client_headers=request.headers)
         except ProxyError as error:
             error.passthrough = True  # render the upstream's own error body if it is the last word
             raise

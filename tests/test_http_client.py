@@ -853,3 +853,33 @@ def test_urls_that_are_not_plain_http_or_https_are_value_errors(url):
     """Other schemes, missing hosts, credentials and bad ports are configuration errors."""
     with pytest.raises(ValueError):
         parse_url(url)
+
+
+def test_abort_now_sends_the_fin_at_once_and_never_touches_a_finished_response():
+    """The client left mid-stream: the upstream sees the close before any loop turn passes; a body
+    already read leaves its pooled connection alone."""
+
+    async def main():
+        closed = asyncio.Event()
+
+        async def holding(peer: Peer) -> None:
+            await peer.read_request()
+            await peer.send(chunked_head() + chunk(b"first"))
+            await peer.wait_for_client_close()
+            closed.set()
+
+        async with FakeUpstream(answering(b"done")) as finished_upstream, FakeUpstream(holding) as upstream:
+            client = HTTPClient(FAST)
+            finished = await client.request("GET", finished_upstream.url(), [])
+            assert await finished.read() == b"done"
+            finished.abort_now()
+            assert client.pool_stats()["idle"] == 1  # still pooled
+
+            streaming = await client.request("GET", upstream.url(), [])
+            chunks = streaming.iter_bytes().__aiter__()
+            assert await chunks.__anext__() == b"first"
+            streaming.abort_now()
+            await asyncio.wait_for(closed.wait(), 1)
+            await client.aclose()
+
+    asyncio.run(main())

@@ -51,8 +51,10 @@ Known shortcuts:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
+import socket
 import ssl
 import zlib
 from dataclasses import dataclass
@@ -415,6 +417,22 @@ class UpstreamResponse:
     async def aclose(self) -> None:
         """Release the connection: to the pool if the body was read to the end, else close it."""
         self._abort("response closed before its body was read")
+
+    def abort_now(self) -> None:
+        """The client left: close the upstream connection at once, from a transport callback.
+
+        A task's cancellation reaches `aclose()` a loop turn or two later, and closing a transport
+        takes one more; on a saturated loop each turn is long (every ready socket is served first).
+        Shutting the socket down here sends the FIN now. Nothing happens once the body is complete:
+        the connection may then be serving another request from the pool.
+        """
+        if self._state is not BodyState.STREAMING:
+            return
+        sock = self._connection.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._abort("the client went away")
 
     def _abort(self, reason: str) -> None:
         if self._state is not BodyState.STREAMING:
