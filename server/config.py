@@ -160,6 +160,7 @@ class Config:
     max_headers: int = 100
     header_timeout: float = 30 * SECONDS
     body_timeout: float = 120 * SECONDS
+    idle_first_byte_timeout: float = 10 * SECONDS  # a new connection's first byte; 0 in the settings means this default
     metrics_public: bool = False
     log_format: str = "text"
     instance_id: str = ""
@@ -244,6 +245,7 @@ class Config:
             max_headers=settings.integer(env, "MAX_HEADERS", 100, minimum=8),
             header_timeout=settings.seconds(env, "HEADER_TIMEOUT", 30 * SECONDS) or 30 * SECONDS,
             body_timeout=settings.seconds(env, "BODY_TIMEOUT", 120 * SECONDS) or 120 * SECONDS,
+            idle_first_byte_timeout=settings.seconds(env, "IDLE_FIRST_BYTE_TIMEOUT", 10 * SECONDS) or 10 * SECONDS,
             metrics_public=settings.boolean(env, "METRICS_PUBLIC", False),
             log_format=settings.choice(env, "LOG_FORMAT", ("text", "json")),
             # Shared by the workers of one server (set by the supervisor), so a loop through any of them is seen.

@@ -7,16 +7,24 @@ watching the socket. `ResponseWriter` frames the answer itself, whole or chunked
 Policies:
 - Limits: the request head (request line and headers) may hold at most MAX_HEADER_BYTES and
   MAX_HEADERS fields, the request line at most MAX_REQUEST_LINE_BYTES; once its first byte arrived
-  the head must be complete within HEADER_TIMEOUT and the body within BODY_TIMEOUT; an idle
-  keep-alive connection is closed after KEEPALIVE_IDLE_TIMEOUT. Deadlines are timers on the loop,
-  armed only while they can fire.
+  the head must be complete within HEADER_TIMEOUT and the body within BODY_TIMEOUT; a new
+  connection must send its first byte within IDLE_FIRST_BYTE_TIMEOUT, and an idle keep-alive
+  connection is closed after KEEPALIVE_IDLE_TIMEOUT. Deadlines are timers on the loop, armed only
+  while they can fire. A chunk whose declared size the body limit cannot hold is refused when its
+  size line arrives, not after waiting for its bytes.
+- Strict heads: only HTTP/1.0 and HTTP/1.1 are served (others get 505); a header value with a control
+  character other than HTAB is a 400 naming the header, and the values forwarded upstream
+  (`anthropic-version`, `anthropic-beta`) must be visible ASCII.
 - h11 parses every request; responses are framed here (status line, our own headers, Content-Length
   or chunked), because every header we write is either ours or an upstream's that h11 already
   parsed and checked. h11 only sees the next request: each request/response cycle gets a fresh
   h11 connection fed the bytes the previous one had not used (pipelining keeps working).
 - Errors are rendered in exactly one place (`error_response`), in the envelope of the front dialect
   the request's path belongs to; inside a started stream they become the front's stream error.
+  Errors before a head is complete take the path from the request line received so far.
   Clients never see stack traces; no exception escapes.
+- Every request whose head was read gets one access line (`gateway.finish`), refused or abandoned
+  ones included; bytes that never became a request get an info line instead.
 - When the client goes away (EOF or reset) while its request is served, the handler is cancelled at
   once, and with it the upstream request: its connection is closed, not pooled, so the user stops
   paying for tokens nobody reads.
@@ -32,6 +40,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -42,6 +51,7 @@ import h11
 from translate.dialects import ANTHROPIC, Dialect, front_for_path
 from translate.errors import InvalidRequest, ProxyError, RequestTooLarge, UpstreamTimeout
 from translate.usage import Usage
+from upstreams.anthropic import FORWARDED_CLIENT_HEADERS
 from upstreams.routing import Route
 
 if TYPE_CHECKING:
@@ -53,6 +63,20 @@ access_log = logging.getLogger("switchboard.access")
 SECONDS = 1.0
 KEEPALIVE_IDLE_TIMEOUT = 120 * SECONDS
 MAX_REQUEST_LINE_BYTES = 8 * 1024
+# h11 parses any `HTTP/d.d`. RFC 9110 15.6.6: "The 505 (HTTP Version Not Supported) status code
+# indicates that the server does not support, or refuses to support, the major version of HTTP that
+# was used in the request message." We also refuse minor versions nobody defined (HTTP/1.2), where
+# RFC 9112 2.3 would have us serve them as 1.1: no real client sends one.
+SERVED_HTTP_VERSIONS = (b"1.1", b"1.0")
+# RFC 9110 5.5: a field value is visible characters, SP, HTAB and obs-text (0x80-0xff). h11 refuses
+# NUL, CR, LF, VT and FF; the other controls (DEL included) pass it, and are refused here.
+FORBIDDEN_FIELD_VALUE_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# A chunk size needing more than 16 hex digits is malformed; h11 reads up to 20 and waits for the bytes.
+MAX_CHUNK_SIZE = 16**16 - 1
+# Client headers whose values reach an upstream as sent (Anthropic passthrough), so they must be visible
+# ASCII. The provider's own list; importing it costs nothing, as reading the settings at start imports
+# every provider module.
+ASCII_ONLY_HEADERS = FORWARDED_CLIENT_HEADERS
 # Bytes a client may send ahead (pipelining) while its request is served, before reading pauses.
 MAX_PIPELINED_BYTES = 256 * 1024
 JSON_HEADERS = [("content-type", "application/json")]
@@ -82,6 +106,7 @@ class Request:
     status: int = 0
     usage: Usage = field(default_factory=Usage)
     model_defaulted: bool = False  # the body named no model: MODEL_NAME was put in (the raw body lacks it)
+    upstream: object | None = None  # the upstream response being read (an UpstreamResponse), to abort at once
 
 
 def error_response(front: Dialect, error: ProxyError) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -246,9 +271,11 @@ class ClientConnection(asyncio.Protocol):
         self.write_resumed: asyncio.Future | None = None
         self.read_paused = False
         self.timer: asyncio.TimerHandle | None = None  # the one deadline armed (see _watch)
-        self.timer_kind: str | None = None  # which: "idle", "head" or "body"
+        self.timer_kind: str | None = None  # which: "first_byte", "idle", "head" or "body"
         self.reading_head = False  # a head's first byte arrived: HEADER_TIMEOUT runs
+        self.fresh = True  # no byte arrived yet: IDLE_FIRST_BYTE_TIMEOUT runs, not KEEPALIVE_IDLE_TIMEOUT
         # Current request.
+        self.head_start = b""  # the head's first bytes (its request line), for errors before it is complete
         self.request: Request | None = None
         self.body_parts: list[bytes] = []
         self.body_size = 0
@@ -279,6 +306,14 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.request is None:
             self.reading_head = True  # HEADER_TIMEOUT runs from a head's first byte
+            self.fresh = False
+            # Keep the request line for `_early_error`: usually the one read that holds the whole head
+            # (a reference, not a copy); a line arriving in pieces is joined, up to its line end.
+            start = self.head_start
+            if not start:
+                self.head_start = data
+            elif len(start) < MAX_REQUEST_LINE_BYTES and b"\n" not in start:
+                self.head_start = start + data
         self.conn.receive_data(data)
         self._parse()
         self._watch()
@@ -297,6 +332,11 @@ class ClientConnection(asyncio.Protocol):
         self._disarm()
         if self.handler is not None:
             self._cancel_handler("disconnect")
+        elif self.request is not None:
+            # The client left while sending its body: its head was read, so it gets its access line.
+            request, self.request = self.request, None
+            request.status = 499
+            self.gateway.finish(request, None)
         if self.write_resumed is not None and not self.write_resumed.done():
             self.write_resumed.set_result(None)
         if self.accepted:
@@ -341,7 +381,7 @@ class ClientConnection(asyncio.Protocol):
         elif self.reading_head:
             kind = "head"
         else:
-            kind = "idle"
+            kind = "first_byte" if self.fresh else "idle"
         if kind == self.timer_kind:
             return
         self._disarm()
@@ -351,6 +391,8 @@ class ClientConnection(asyncio.Protocol):
             self.timer = self.loop.call_later(self.config.header_timeout, self._head_expired)
         elif kind == "idle":
             self.timer = self.loop.call_later(KEEPALIVE_IDLE_TIMEOUT, self._idle_expired)
+        elif kind == "first_byte":
+            self.timer = self.loop.call_later(self.config.idle_first_byte_timeout, self._idle_expired)
         self.timer_kind = kind
 
     def _disarm(self) -> None:
@@ -366,7 +408,7 @@ class ClientConnection(asyncio.Protocol):
     def _head_expired(self) -> None:
         self.timer = self.timer_kind = None
         message = f"the request head did not arrive within HEADER_TIMEOUT ({self.config.header_timeout:g} seconds)"
-        self._early_error(SlowClient(message))
+        self._early_error(SlowClient(message), "HEADER_TIMEOUT")
 
     def _body_expired(self) -> None:
         self.timer = self.timer_kind = None
@@ -384,12 +426,17 @@ class ClientConnection(asyncio.Protocol):
                 event = self.conn.next_event()
             except h11.RemoteProtocolError as error:
                 if self.request is None:
+                    # The log gets h11's reason without the bytes it quotes (a header line may hold a key).
                     self._early_error(ProxyError(f"malformed HTTP request: {error}", status=error.error_status_hint or 400,
-                                                 error_type="invalid_request_error"))
+                                                 error_type="invalid_request_error"), str(error).split(":", 1)[0])
                 else:  # malformed framing of the body (e.g. a chunk size that is not hex)
                     self._refuse(InvalidRequest(f"malformed HTTP request body: {error}"))
                 return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
+            if event is h11.NEED_DATA:
+                if self.request is not None:
+                    self._check_chunk_size()
+                return
+            if event is h11.PAUSED:
                 return
             if isinstance(event, h11.Request):
                 self._begin(event)
@@ -414,13 +461,18 @@ class ClientConnection(asyncio.Protocol):
     def _begin(self, head: h11.Request) -> None:
         """A request head arrived: check it, then wait for its body under BODY_TIMEOUT."""
         self.reading_head = False
+        self.head_start = b""
         path = head.target.decode("latin-1").split("?", 1)[0]
         # One pass over the fields: h11's Headers is a Sequence, and every pass costs a call per field.
         headers: dict[str, str] = {}
         size = len(head.method) + len(head.target)
+        unusual = False  # a value with a character other than printable ones: HTAB, obs-text or a control
         for name, value in head.headers:
             size += len(name) + len(value) + 4
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+            text = value.decode("latin-1")
+            if not text.isprintable():
+                unusual = True
+            headers[name.decode("latin-1")] = text
         request_id = "req_" + os.urandom(12).hex()  # as secrets.token_hex, without loading secrets
         self.request = Request(
             method=head.method.decode("ascii", "replace"),
@@ -433,15 +485,23 @@ class ClientConnection(asyncio.Protocol):
         )
         self.body_size = 0
         try:
-            self._check_head(head, headers, size)
+            self._check_head(head, headers, size, unusual)
         except ProxyError as error:
             self._refuse(error)
             return
         if self.conn.they_are_waiting_for_100_continue:
             self.transport.write(CONTINUE_RESPONSE)
 
-    def _check_head(self, head: h11.Request, headers: dict[str, str], size: int) -> None:
-        """Limits on a head h11 accepted; `size` is its line and fields in bytes."""
+    def _check_head(self, head: h11.Request, headers: dict[str, str], size: int, unusual: bool) -> None:
+        """Limits and rules on a head h11 accepted; raises the ProxyError to refuse it with.
+
+        `size` is its line and fields in bytes; `unusual` says some field value holds more than
+        printable characters, so the values are looked at byte by byte.
+        """
+        if head.http_version not in SERVED_HTTP_VERSIONS:
+            version = head.http_version.decode("ascii")
+            raise ProxyError(f"HTTP/{version} is not supported: send HTTP/1.1 (or HTTP/1.0)", status=505,
+                             error_type="invalid_request_error")
         if len(head.target) > MAX_REQUEST_LINE_BYTES:
             raise ProxyError(f"request target longer than {MAX_REQUEST_LINE_BYTES} bytes", status=414)
         if len(head.headers) > self.config.max_headers:
@@ -449,6 +509,16 @@ class ClientConnection(asyncio.Protocol):
         # h11 bounds a head only while it is incomplete; one that arrived whole in a read is measured here.
         if size > self.config.max_header_bytes:
             raise ProxyError(f"request head larger than MAX_HEADER_BYTES ({self.config.max_header_bytes})", status=431)
+        if unusual:
+            for name, value in head.headers:  # every field: the dict keeps only the last of a repeated name
+                found = FORBIDDEN_FIELD_VALUE_BYTES.search(value)
+                if found:
+                    raise InvalidRequest(f"{name.decode('ascii')}: header value must not contain control characters "
+                                         f"(found 0x{found.group()[0]:02x})")
+        for name in ASCII_ONLY_HEADERS:
+            value = headers.get(name)
+            if value is not None and not value.isascii():  # controls were refused above
+                raise InvalidRequest(f"{name}: header value must be visible ASCII")
         declared = headers.get("content-length")
         if declared is not None and "transfer-encoding" in headers:
             # RFC 9112 6.1: a request with both is a smuggling pattern; refuse it and close.
@@ -457,14 +527,46 @@ class ClientConnection(asyncio.Protocol):
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestTooLarge(f"request body of {int(declared)} bytes exceeds MAX_REQUEST_BYTES ({limit})")
 
-    def _early_error(self, error: ProxyError) -> None:
-        """Answer bytes that never became a request (malformed, too slow, too large a head), then close."""
-        # No request head was read: the path, and with it the client's dialect, is unknown.
-        status, body = ANTHROPIC.render_error(error)
+    def _early_error(self, error: ProxyError, reason: str) -> None:
+        """Answer bytes that never became a request (malformed, too slow, too large a head), then close.
+
+        No head was read, so there is no access line: an info line says what was refused, and why
+        (`reason`, which quotes none of the client's bytes).
+        """
+        # The dialect is the one of the path on the request line received so far (Anthropic's if none).
+        path = self._sniffed_path()
+        status, body = front_for_path(path).render_error(error)
         headers = [*JSON_HEADERS, ("content-length", str(len(body))), ("connection", "close")]
         if not self.closed:
             self.transport.write(response_head(status, headers) + body)
+            peer = self.transport.get_extra_info("peername")
+            log.info("refused before a request head: status=%d client=%s path=%s reason=%s",
+                     status, f"{peer[0]}:{peer[1]}" if peer else "-", path or "-", reason)
         self.close()
+
+    def _sniffed_path(self) -> str:
+        """The path on the request line received so far ('' when there is none), without the query."""
+        line = self.head_start[:MAX_REQUEST_LINE_BYTES].lstrip(b"\r\n").split(b"\n", 1)[0]
+        parts = line.split(b" ", 2)
+        return parts[1].split(b"?", 1)[0].decode("latin-1") if len(parts) > 1 else ""
+
+    def _check_chunk_size(self) -> None:
+        """Refuse a chunk whose declared size the body cannot hold, before waiting for its bytes.
+
+        h11 takes a chunk size of up to 20 hex digits and then waits for that many bytes, so
+        `99999999999999999999` would hold the connection until BODY_TIMEOUT. It does not expose the
+        size it read: its ChunkedReader keeps what is left of the chunk in `_bytes_in_chunk` (no such
+        attribute on the other readers). Should a later h11 rename it, this check does nothing, the
+        body limit still applies as the bytes arrive, and tests/test_http_strictness.py fails.
+        """
+        pending = getattr(getattr(self.conn, "_reader", None), "_bytes_in_chunk", 0)
+        if not pending:
+            return
+        limit = self.config.max_request_bytes
+        if pending > MAX_CHUNK_SIZE:
+            self._refuse(InvalidRequest("malformed chunk size: more than 16 hex digits"))
+        elif self.body_size + pending > limit:
+            self._refuse(RequestTooLarge(f"a chunk of {pending} bytes takes the request body past MAX_REQUEST_BYTES ({limit})"))
 
     def _refuse(self, error: ProxyError) -> None:
         """Answer a request whose head arrived but that cannot be served (limits, framing, slowness), then close."""
@@ -562,6 +664,9 @@ class ClientConnection(asyncio.Protocol):
         if self.handler is not None and not self.handler.done():
             self.cancelled_for = reason
             self.handler.cancel()
+            upstream = self.request.upstream if self.request is not None else None
+            if reason == "disconnect" and upstream is not None:
+                upstream.abort_now()  # now, not turns later when the cancellation reaches it
 
     def _next_cycle(self, keep_alive: bool) -> None:
         """After a response: close, or start a fresh h11 cycle with the bytes already received."""
@@ -576,6 +681,7 @@ class ClientConnection(asyncio.Protocol):
             self.read_paused = False
             self.transport.resume_reading()
         self.reading_head = bool(leftover or closed)
+        self.head_start = leftover
         if self.reading_head:
             self.conn.receive_data(leftover)
             if closed:

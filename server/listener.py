@@ -17,6 +17,7 @@ import socket
 from server.config import VERSION, Config
 from server.connection import ClientConnection
 from server.gateway import Gateway, provider_variables
+from server.logs import Verbatim
 from translate.dialects import ANTHROPIC
 from translate.errors import ProxyError
 from upstreams.registry import provider_specs
@@ -89,7 +90,8 @@ class Server:
         await self.gateway.client.aclose()
 
 
-def banner(config: Config, gateway: Gateway, port: int) -> str:
+def banner(config: Config, gateway: Gateway, port: int) -> Verbatim:
+    """What the server says at start, one setting a line: logged with its line breaks (`Verbatim`)."""
     lines = [f"switchboard {VERSION} listening on http://{config.host}:{port}"]
     builtin = {spec.name for spec in provider_specs() if spec.builtin}
     for name, provider in gateway.providers.items():
@@ -112,7 +114,7 @@ def banner(config: Config, gateway: Gateway, port: int) -> str:
     if config.default_model:
         lines.append(f"  a request without a model -> {config.default_model} (MODEL_NAME)")
     lines.append(f"  inbound auth: {'a key required (PROXY_API_KEY / ANTHROPIC_AUTH_TOKEN)' if config.proxy_api_keys else 'none (loopback only)' if config.is_loopback() else 'none (ALLOW_ANONYMOUS=true)'}")
-    return "\n".join(lines)
+    return Verbatim("\n".join(lines))
 
 
 async def serve(server: Server, *, stop: asyncio.Event | None = None, sock: socket.socket | None = None,

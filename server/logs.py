@@ -5,6 +5,10 @@ Policies:
   its fields as keys in JSON mode.
 - Every record passes a redacting filter: no configured secret (inbound or upstream key, outbound
   proxy credentials) leaves in a log line.
+- The same filter escapes control characters in every str argument of a record (a newline as `\\n`,
+  others as `\\xNN`), so what a client sent (a model name, a path, an error text) cannot forge or
+  split a log line. Message templates are ours and kept; text we compose with line breaks of its own
+  (the banner) is passed as `Verbatim`. JSON lines are JSON-encoded on top.
 - LOG_FILE may hold strftime placeholders: the file is reopened at midnight and LOG_FILE_BACKUP_COUNT
   old files are kept. With LOG_FILE_PATTERN, LOG_FILE keeps its name and each day's file is renamed
   by the pattern at midnight (seed 000's way).
@@ -144,14 +148,42 @@ class Redactor:
         return data
 
 
+class Verbatim(str):
+    """Text the proxy composed itself, line breaks included (the banner): logged as it is."""
+
+
+# Characters that end or disguise a line: C0 controls, DEL, C1 controls (NEL among them), and the
+# Unicode line and paragraph separators (str.splitlines breaks at all of them but DEL).
+_LOG_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_LOG_ESCAPES.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (`\\n`, `\\r`, `\\t`, `\\xNN`, `\\u2028`); `text` itself when all is printable."""
+    return text if text.isprintable() else text.translate(_LOG_ESCAPES)
+
+
+def _printable_args(args: tuple | dict) -> tuple | dict:
+    """A record's arguments with every plain str one made `printable`; the same object when none needs it."""
+    if isinstance(args, dict):  # logging passes a lone mapping argument as the args themselves
+        if all(type(value) is not str or value.isprintable() for value in args.values()):
+            return args
+        return {key: printable(value) if type(value) is str else value for key, value in args.items()}
+    if all(type(arg) is not str or arg.isprintable() for arg in args):
+        return args
+    return tuple(printable(arg) if type(arg) is str else arg for arg in args)  # Verbatim is not `str` itself
+
+
 class RedactingFilter(logging.Filter):
-    """A last line of defence: no log record leaves with a configured secret in it."""
+    """A last line of defence: no log record leaves with a configured secret, or a line break a client chose, in it."""
 
     def __init__(self, redact: Redactor) -> None:
         super().__init__()
         self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = _printable_args(record.args)
         message = record.getMessage()
         cleaned = self.redact(message)
         if cleaned != message:

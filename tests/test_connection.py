@@ -909,8 +909,8 @@ def test_an_idle_keep_alive_connection_is_closed_quietly_by_the_idle_timer(monke
         assert client.written == written
         (answer,) = client.answers("GET")
         assert answer.status == 200 and answer.body == b"slow but served"
-        # A connection that never sends a byte is closed the same way.
-        silent = MemoryClient(MemoryServer())
+        # A connection that never sends a byte is closed the same way, after IDLE_FIRST_BYTE_TIMEOUT.
+        silent = MemoryClient(MemoryServer({"IDLE_FIRST_BYTE_TIMEOUT": str(SHORT_SECONDS)}))
         await until(lambda: silent.transport.lost)
         assert silent.written == b""
 
