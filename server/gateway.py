@@ -44,6 +44,7 @@ from translate.sse import SSEDecoder, dumps
 from translate.tokens import estimate_input_tokens
 from translate.tool_search import without_unloaded_tools
 from translate.usage import UsageReader
+from translate.validate import validate_count_tokens_request
 from upstreams.http import ClientSettings, HTTPClient
 from upstreams.provider import Provider
 from upstreams.registry import provider_specs, spec_named
@@ -273,9 +274,8 @@ class Gateway:
         await out.send(204, [], b"")
 
     async def handle_count_tokens(self, request: Request, out: ResponseWriter) -> None:
-        body = parse_json_object(request.body)
-        if not isinstance(body.get("messages"), list):
-            raise InvalidRequest("messages: field required (a list of messages)", param="messages")
+        body = parse_json_object(request.body, self.tools_memo)  # the session's tool list: checked once
+        validate_count_tokens_request(body)
         model = body.get("model") or self.config.default_model
         if isinstance(model, str) and model:
             route = request.route = self.route(model, request.front.name)
@@ -364,7 +364,8 @@ class Gateway:
         if body.get("model") in (None, "") and self.config.default_model:
             body["model"] = self.config.default_model  # MODEL_NAME (seed 004): the model of a request naming none
             request.model_defaulted = True
-        model = required_model(body)
+        request.front.validate(body)  # every field, before any upstream is chosen or called
+        model = body["model"]
         request.stream = body.get("stream") is True
         if request.stream:
             # Heartbeats may flow from now on; the first one commits a 200 head.
@@ -609,16 +610,11 @@ def parse_json_object(body: bytes, tools_memo: ToolsMemo | None = None) -> dict:
         value = loads_request(body, tools_memo)
     except ValueError as error:
         raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+    except RecursionError:  # a last line: loads_request bounds nesting itself
+        raise InvalidRequest("request body is not valid JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidRequest("request body must be a JSON object")
     return value
-
-
-def required_model(body: dict) -> str:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("model: field required (a model name string)", param="model")
-    return model
 
 
 def passed_response_headers(response) -> list[tuple[str, str]]:

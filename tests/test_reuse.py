@@ -1,13 +1,17 @@
 """translate/reuse.py: a remembered tool list is json.loads, only faster; nobody changes it; the server reuses it.
 
-Every parse is checked against `json.loads` itself: same value (same key order and types, compared by
-repr), or the same error (type, message and position).
+Every parse is checked against `json.loads` itself, made strict the plain way (hooks refusing NaN,
+Infinity and numbers past a double; a value holding a lone surrogate refused after parsing): same
+value (same key order and types, compared by repr), the same error (type, message and position), or
+both refusing it as not strict JSON. translate/reuse.py's own strict rules are tested in
+tests/test_strict_json.py.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -25,6 +29,7 @@ from translate.reuse import (
     MIN_REMEMBERED_CHARS,
     TOOLS_MEMO_ENTRIES,
     RememberedList,
+    StrictJSONError,
     ToolsMemo,
     dumps_request,
     loads_request,
@@ -46,16 +51,38 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 def outcome(parse, raw: bytes) -> tuple:
-    """What a parse gives: ("value", repr) or ("error", type, message, msg, pos)."""
+    """What a parse gives: ("value", repr), ("not strict JSON",) or ("error", type, message, msg, pos)."""
     try:
         return ("value", repr(parse(raw)))
+    except StrictJSONError:
+        return ("not strict JSON",)
     except ValueError as error:
         return ("error", type(error).__name__, str(error), getattr(error, "msg", None), getattr(error, "pos", None))
 
 
+def refuse_constant(name: str) -> object:
+    raise StrictJSONError(name)
+
+
+def finite_float(text: str) -> float:
+    if math.isinf(float(text)):
+        raise StrictJSONError(text)
+    return float(text)
+
+
+def json_loads_strictly(raw: bytes) -> object:
+    """json.loads refusing NaN, Infinity and overflowing numbers as it scans, then lone surrogates."""
+    value = json.loads(raw, parse_constant=refuse_constant, parse_float=finite_float)
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise StrictJSONError("lone surrogate") from None
+    return value
+
+
 def assert_parses_as_json_loads(raw: bytes, memo: ToolsMemo) -> None:
-    """Parse twice with one memo (remember, then recall) and require json.loads's outcome both times."""
-    expected = outcome(json.loads, raw)
+    """Parse twice with one memo (remember, then recall) and require strict json.loads's outcome both times."""
+    expected = outcome(json_loads_strictly, raw)
     assert outcome(lambda r: loads_request(r, memo), raw) == expected
     assert outcome(lambda r: loads_request(r, memo), raw) == expected
 
@@ -130,7 +157,7 @@ def test_other_encodings_parse_as_json_loads_does(encoding):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=10,
 )

@@ -127,13 +127,13 @@ def anthropic_to_chat_request(body: dict, target: ChatTarget) -> ChatRequest:
     """
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    body = without_unloaded_tools(body)  # no tool search upstream: only the tools the conversation loaded
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: a non-empty string is required.", param="model")
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise InvalidRequest("messages: a list of messages is required.", param="messages")
+    body = without_unloaded_tools(body)  # no tool search upstream: only the tools the conversation loaded
     max_tokens = body.get("max_tokens")
     if not is_int(max_tokens) or max_tokens < 0:
         raise InvalidRequest("max_tokens: a non-negative integer is required.", param="max_tokens")

@@ -354,7 +354,7 @@ class AnthropicToChatStream:
             return []
         try:
             data = json.loads(event.data)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             return self.fail(UpstreamUnavailable("The Anthropic upstream sent a stream event that is not a JSON object."))

@@ -50,11 +50,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 
 from .errors import InvalidRequest
+from .reuse import loads_strict
 from .tools import chat_function_name, portable_tool_id
 
 # Thinking budget for each reasoning_effort; efforts missing here and not in NO_THINKING_EFFORTS
@@ -454,7 +454,7 @@ def _tool_arguments(arguments: object, param: str) -> dict:
     if not isinstance(arguments, str):
         raise InvalidRequest(f"{param} must be a string of JSON.", param=param)
     try:
-        parsed = json.loads(arguments)
+        parsed = loads_strict(arguments)  # NaN, 1e999, lone surrogates or deep nesting: not for Anthropic
     except ValueError as error:
         raise InvalidRequest(f"{param} is not valid JSON ({error}).", param=param) from None
     if not isinstance(parsed, dict):
@@ -677,7 +677,7 @@ def _allowed_tools(allowed: object, tools: list[dict], tool_names: dict[str, str
     for k, entry in enumerate(entries):
         function = entry.get("function") if isinstance(entry, dict) else None
         # Chat Completions nests the name under "function"; the Responses API puts it on the entry.
-        name = function.get("name") if isinstance(function, dict) else (entry or {}).get("name")
+        name = function.get("name") if isinstance(function, dict) else entry.get("name") if isinstance(entry, dict) else None
         if not isinstance(name, str) or _anthropic_tool_name(name, tool_names) not in known:
             raise InvalidRequest(f"{param}.tools[{k}] must name one of the tools.", param=f"{param}.tools[{k}]")
         names.add(_anthropic_tool_name(name, tool_names))
@@ -733,9 +733,9 @@ def _force_json_tool(
 
 
 def _thinking_budget(effort: object, turns: list[dict]) -> int | None:
-    if effort is None or effort in NO_THINKING_EFFORTS:
+    if effort is None or (isinstance(effort, str) and effort in NO_THINKING_EFFORTS):
         return None
-    if effort not in THINKING_BUDGET_TOKENS_BY_EFFORT:
+    if not isinstance(effort, str) or effort not in THINKING_BUDGET_TOKENS_BY_EFFORT:
         raise InvalidRequest(
             "reasoning_effort must be none, minimal, low, medium, high, xhigh or max.", param="reasoning_effort"
         )

@@ -145,7 +145,7 @@ def tool_input(arguments: object) -> dict:
     if isinstance(arguments, str):
         try:
             parsed = json.loads(arguments)
-        except ValueError:
+        except (ValueError, RecursionError):  # a model's arguments: kept raw below, never a crash
             parsed = None
         if isinstance(parsed, dict):
             return parsed
@@ -355,7 +355,7 @@ class ChatToAnthropicStream:
             return self._end()
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             chunk = {"error": {"message": data}} if event.event == "error" else None
         if event.event == "error" or is_error_payload(chunk):
             return self.fail(upstream_error(chunk))

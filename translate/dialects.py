@@ -31,6 +31,7 @@ from translate.chat_to_anthropic_response import ChatToAnthropicStream, chat_to_
 from translate.errors import ProxyError, anthropic_error_body, chat_error_body, chat_status
 from translate.sse import CHAT_DONE, KEEPALIVE_COMMENT, SSEEvent, dumps, encode_anthropic_event, encode_chat_chunk
 from translate.usage import Usage, read_anthropic_usage, read_chat_usage
+from translate.validate import validate_chat_request, validate_messages_request
 
 HUB = "anthropic"
 
@@ -52,6 +53,8 @@ class Dialect:
     error_status: Callable[[ProxyError], int]
     encode: Callable[[object], bytes]  # frames one stream event of this dialect
     read_usage: Callable[[Usage, dict], None]  # folds one answer or stream event into the counts
+    # Checks a parsed request to `endpoint` (translate/validate.py); InvalidRequest names the field.
+    validate: Callable[[object], None]
 
     def render_error(self, error: ProxyError) -> tuple[int, bytes]:
         """(HTTP status, JSON body) of an error answered before any byte of a response."""
@@ -80,6 +83,7 @@ ANTHROPIC = Dialect(
     error_status=_anthropic_status,
     encode=encode_anthropic_event,
     read_usage=read_anthropic_usage,
+    validate=validate_messages_request,
 )
 CHAT = Dialect(
     name="chat",
@@ -91,6 +95,7 @@ CHAT = Dialect(
     error_status=chat_status,
     encode=_encode_chat_item,
     read_usage=read_chat_usage,
+    validate=validate_chat_request,
 )
 DIALECTS = {dialect.name: dialect for dialect in (ANTHROPIC, CHAT)}
 

@@ -65,9 +65,11 @@ class DeferredTools:
             kind = tool.get("type")
             if isinstance(kind, str) and kind.startswith(SERVER_SEARCH_TYPE_PREFIX):
                 server_search = True
+            if not isinstance(name, str):
+                continue  # not a tool the translator will send; its own checks say so
             if name in PLACEHOLDER_TOOL_NAMES:
                 placeholders = True
-            elif tool.get("defer_loading") is True and isinstance(name, str):
+            elif tool.get("defer_loading") is True:
                 names.append(name)
         self.names = tuple(names)
         self.placeholders = placeholders
@@ -113,11 +115,8 @@ def _reduced(tools: list, deferred: DeferredTools, loaded: frozenset[str]) -> li
     reduced_lists = derived.setdefault("reduced", {}) if derived is not None else None
     if reduced_lists is not None and loaded in reduced_lists:
         return reduced_lists[loaded]
-    hidden = set(deferred.names) - loaded
-    kept = [
-        tool for tool in tools
-        if not (isinstance(tool, dict) and (tool.get("name") in hidden or tool.get("name") in PLACEHOLDER_TOOL_NAMES))
-    ]
+    hidden = (set(deferred.names) - loaded) | PLACEHOLDER_TOOL_NAMES
+    kept = [tool for tool in tools if not (isinstance(tool, dict) and isinstance(tool.get("name"), str) and tool["name"] in hidden)]
     if reduced_lists is None:
         return kept
     if len(reduced_lists) >= REDUCED_LISTS_REMEMBERED:
@@ -177,7 +176,7 @@ def _names_in_text(text: str, names: set[str]) -> None:
     for match in _FUNCTION_LINE.finditer(text):
         try:
             definition = json.loads(match.group(1))
-        except ValueError:
+        except (ValueError, RecursionError):  # a tool's output, not ours to judge
             continue
         name = definition.get("name") if isinstance(definition, dict) else None
         if isinstance(name, str):
