@@ -68,6 +68,20 @@ def openai_small(model: str, stream: bool = False) -> dict:
     return body
 
 
+def responses_small(model: str, stream: bool = False) -> dict:
+    """The same one-turn chat on the Responses front (Codex's API), ~250 bytes."""
+    body = {
+        "model": model,
+        "instructions": "You are a concise assistant.",
+        "input": [{"role": "user", "content": "In two sentences: why do HTTP/1.1 clients reuse connections?"}],
+        "max_output_tokens": 1024,
+        "store": False,
+    }
+    if stream:
+        body["stream"] = True
+    return body
+
+
 # =============================================================================================
 # Tool-heavy and Claude Code-sized requests
 # =============================================================================================

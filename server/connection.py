@@ -105,6 +105,7 @@ class Request:
     stream: bool = False
     status: int = 0
     usage: Usage = field(default_factory=Usage)
+    query: str = ""  # after the `?` of the target, raw (routing ignores it)
     model_defaulted: bool = False  # the body named no model: MODEL_NAME was put in (the raw body lacks it)
     upstream: object | None = None  # the upstream response being read (an UpstreamResponse), to abort at once
 
@@ -462,7 +463,7 @@ class ClientConnection(asyncio.Protocol):
         """A request head arrived: check it, then wait for its body under BODY_TIMEOUT."""
         self.reading_head = False
         self.head_start = b""
-        path = head.target.decode("latin-1").split("?", 1)[0]
+        path, _, query = head.target.decode("latin-1").partition("?")
         # One pass over the fields: h11's Headers is a Sequence, and every pass costs a call per field.
         headers: dict[str, str] = {}
         size = len(head.method) + len(head.target)
@@ -477,6 +478,7 @@ class ClientConnection(asyncio.Protocol):
         self.request = Request(
             method=head.method.decode("ascii", "replace"),
             path=path,
+            query=query,
             headers=headers,
             body=b"",
             request_id=request_id,
@@ -636,7 +638,8 @@ class ClientConnection(asyncio.Protocol):
     async def _report(self, request: Request, out: ResponseWriter, error: ProxyError) -> None:
         """Send an error as a response, or, inside a started stream, as the front's stream error event."""
         self.gateway.mask_error(error)
-        if not out.started:
+        in_stream = request.stream and getattr(request.front, "upstream_errors_in_stream", False)
+        if not out.started and not (in_stream and error.upstream_status is not None):
             await out.send(*error_response(request.front, error))
         elif not out.complete:
             log.warning("request_id=%s stream ended with an error: %s", request.request_id, error.message)

@@ -131,6 +131,7 @@ class Gateway:
             ("POST", "/v1/messages"): self.handle_front,
             ("POST", "/v1/messages/count_tokens"): self.handle_count_tokens,
             ("POST", "/v1/chat/completions"): self.handle_front,
+            ("POST", "/v1/responses"): self.handle_front,
             ("GET", "/v1/models"): self.handle_models,
             ("GET", "/health"): self.handle_health,
             ("GET", "/"): self.handle_root,
@@ -316,7 +317,14 @@ class Gateway:
         return True
 
     async def handle_models(self, request: Request, out: ResponseWriter) -> None:
-        """One list in both shapes: OpenAI's (object, owned_by, created) and Anthropic's (type, display_name, ...)."""
+        """One list in both shapes: OpenAI's (object, owned_by, created) and Anthropic's (type, display_name, ...).
+
+        Codex CLI asks with `?client_version=...` and reads only its own catalog shape, `{"models": [...]}`;
+        an empty catalog makes it keep its bundled one (any other shape is an error it logs).
+        """
+        if "client_version=" in request.query:
+            await out.send(200, JSON_HEADERS, b'{"models":[]}')
+            return
         data = [
             {
                 "id": model_id,

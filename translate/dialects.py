@@ -30,8 +30,15 @@ from translate.chat_to_anthropic_request import AnthropicTarget, chat_to_anthrop
 from translate.chat_to_anthropic_response import ChatToAnthropicStream, chat_to_anthropic_response
 from translate.errors import ProxyError, anthropic_error_body, chat_error_body, chat_status
 from translate.sse import CHAT_DONE, KEEPALIVE_COMMENT, SSEEvent, dumps, encode_anthropic_event, encode_chat_chunk
-from translate.usage import Usage, read_anthropic_usage, read_chat_usage
-from translate.validate import validate_chat_request, validate_messages_request
+from translate.anthropic_to_responses_response import (
+    AnthropicToResponsesStream,
+    anthropic_to_responses_response,
+    encode_responses_event,
+)
+from translate.responses_context import ResponsesContext
+from translate.responses_to_anthropic_request import responses_to_anthropic_request
+from translate.usage import Usage, read_anthropic_usage, read_chat_usage, read_responses_usage
+from translate.validate import validate_chat_request, validate_messages_request, validate_responses_request
 
 HUB = "anthropic"
 
@@ -55,6 +62,12 @@ class Dialect:
     read_usage: Callable[[Usage, dict], None]  # folds one answer or stream event into the counts
     # Checks a parsed request to `endpoint` (translate/validate.py); InvalidRequest names the field.
     validate: Callable[[object], None]
+    # The events of a failure inside a stream, when they differ from `error_body` (Responses: a
+    # response.failed, preceded by the events its clients need first).
+    stream_error_body: Callable[[ProxyError], dict | list[dict]] | None = None
+    # Upstream failures of a stream request go inside a 200 stream, never as an HTTP error (Codex
+    # acts on `context_length_exceeded` and timed rate limits only there).
+    upstream_errors_in_stream: bool = False
 
     def render_error(self, error: ProxyError) -> tuple[int, bytes]:
         """(HTTP status, JSON body) of an error answered before any byte of a response."""
@@ -62,7 +75,8 @@ class Dialect:
 
     def stream_error(self, error: ProxyError) -> bytes:
         """A failure inside an already-started stream, as this dialect's own stream error."""
-        return self.encode(self.error_body(error))
+        body = (self.stream_error_body or self.error_body)(error)
+        return b"".join(self.encode(event) for event in body) if isinstance(body, list) else self.encode(body)
 
 
 def _encode_chat_item(item: object) -> bytes:
@@ -97,7 +111,26 @@ CHAT = Dialect(
     read_usage=read_chat_usage,
     validate=validate_chat_request,
 )
-DIALECTS = {dialect.name: dialect for dialect in (ANTHROPIC, CHAT)}
+def _responses_stream_failure(error: ProxyError) -> list[dict]:
+    """A stream that fails before its translator ran: created, in_progress, then response.failed."""
+    return AnthropicToResponsesStream(ResponsesContext(requested_model="", response_id="resp_failed", created_at=0)).fail(error)
+
+
+RESPONSES = Dialect(
+    name="responses",
+    endpoint="/v1/responses",
+    paths=("/v1/responses",),
+    # An SSE comment: Codex's idle timer does not count it, but its timer is 300 s, far above PING_INTERVAL.
+    heartbeat=KEEPALIVE_COMMENT,
+    error_body=chat_error_body,
+    error_status=chat_status,
+    encode=encode_responses_event,  # `event: <type>` + `data:`, as OpenAI sends Responses events
+    read_usage=read_responses_usage,
+    validate=validate_responses_request,
+    stream_error_body=_responses_stream_failure,
+    upstream_errors_in_stream=True,
+)
+DIALECTS = {dialect.name: dialect for dialect in (ANTHROPIC, CHAT, RESPONSES)}
 
 
 def front_for_path(path: str) -> Dialect:
@@ -204,6 +237,26 @@ def chat_to_anthropic(body: dict, target: AnthropicTarget, ids: ResponseIds) -> 
     return _ChatOnAnthropic(translated.body, options, translated.include_usage)
 
 
+@dataclass
+class _ResponsesOnAnthropic:
+    """A Responses request for the hub (an Anthropic upstream, or the first of two hops)."""
+
+    body: dict
+    dropped_tools: tuple[str, ...]
+    context: object = field(repr=False)
+
+    def response(self, answer: dict) -> dict:
+        return anthropic_to_responses_response(answer, self.context)
+
+    def stream(self) -> StreamTranslator:
+        return AnthropicToResponsesStream(self.context)
+
+
+def responses_to_anthropic(body: dict, target: AnthropicTarget, ids: ResponseIds) -> Exchange:
+    translated = responses_to_anthropic_request(body, target, response_id="resp_" + ids.token, created_at=ids.created)
+    return _ResponsesOnAnthropic(translated.body, tuple(translated.dropped_tools), translated.context)
+
+
 Hop = Callable[[dict, object, ResponseIds], Exchange]
 
 # (front dialect, upstream dialect) -> the hops from the front's dialect to the upstream's, in order.
@@ -214,6 +267,8 @@ PAIRS: dict[tuple[str, str], tuple[Hop, ...]] = {
     ("chat", "chat"): (),
     ("anthropic", "chat"): (anthropic_to_chat,),
     ("chat", "anthropic"): (chat_to_anthropic,),
+    ("responses", "anthropic"): (responses_to_anthropic,),
+    ("responses", "chat"): (responses_to_anthropic, anthropic_to_chat),
 }
 
 

@@ -227,10 +227,11 @@ def error_from_upstream(status: int, body: bytes, *, provider: str, retry_after:
     400, 408 becomes 504, other 5xx become 500 and other 4xx become 400. The upstream's own message is kept, prefixed with the provider name.
     """
     message, code, param = upstream_error_message(body)
+    upstream_status = status
     if status in (400, 413, 422) and is_context_length_error(message, code):
-        return InvalidRequest(
-            f"prompt is too long: {message}", code="context_length_exceeded", param=param
-        )
+        error = InvalidRequest(f"prompt is too long: {message}", code="context_length_exceeded", param=param)
+        error.upstream_status = upstream_status  # the upstream said it: a Responses stream reports it in-stream
+        return error
     if status == 422:
         status = 400
     elif status == 408:
@@ -239,7 +240,7 @@ def error_from_upstream(status: int, body: bytes, *, provider: str, retry_after:
         status = 500
     elif status >= 400 and status not in ANTHROPIC_TYPE_BY_STATUS:
         status = 400
-    return ProxyError(
+    error = ProxyError(
         f"{provider} upstream: {message}",
         status=status,
         code=code,
@@ -247,3 +248,5 @@ def error_from_upstream(status: int, body: bytes, *, provider: str, retry_after:
         retry_after=retry_after if status == 429 else None,
         retryable=status in RETRYABLE_STATUSES and code not in NOT_RETRYABLE_CODES,
     )
+    error.upstream_status = upstream_status
+    return error

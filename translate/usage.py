@@ -58,6 +58,21 @@ def read_chat_usage(usage: Usage, payload: dict) -> None:
         usage.output_tokens = counts["completion_tokens"]
 
 
+def read_responses_usage(usage: Usage, payload: dict) -> None:
+    """Fold a Responses `response` object, or a stream event carrying one (response.completed...), into `usage`."""
+    response = payload.get("response") if isinstance(payload.get("response"), dict) else payload
+    counts = response.get("usage")
+    if not isinstance(counts, dict):
+        return
+    if isinstance(counts.get("input_tokens"), int):
+        usage.input_tokens = counts["input_tokens"]
+    details = counts.get("input_tokens_details")
+    if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
+        usage.cached_tokens = details["cached_tokens"]
+    if isinstance(counts.get("output_tokens"), int):
+        usage.output_tokens = counts["output_tokens"]
+
+
 class UsageReader:
     """Accumulates usage from a passing response, whole or streamed, with one dialect's reader."""
 

@@ -58,12 +58,15 @@ from translate.validate_anthropic import (
     validate_messages_request,
 )
 from translate.validate_chat import CHAT_FIELDS, validate_chat_request
+from translate.validate_responses import RESPONSES_FIELDS, validate_responses_request
 
 __all__ = [
     "CHAT_FIELDS",
     "COUNT_TOKENS_FIELDS",
     "MESSAGES_FIELDS",
+    "RESPONSES_FIELDS",
     "validate_chat_request",
     "validate_count_tokens_request",
     "validate_messages_request",
+    "validate_responses_request",
 ]
