@@ -90,28 +90,78 @@ class FakeModel:
         return Reply.sse(frames(chunk({"role": "assistant", "content": text}), chunk({}, "stop"), chunk(None, usage=USAGE)))
 
 
-def test_codex_runs_a_command_and_applies_a_patch_through_switchboard(tmp_path: Path):
-    codex = codex_binary()
+class FakeClaude:
+    """The same plan as FakeModel, answered in Anthropic's dialect, with a signed thinking block per turn."""
+
+    PATIENCE = 12
+
+    def __init__(self) -> None:
+        self.ids = itertools.count(1)
+        self.requests = 0
+
+    def __call__(self, received: Received) -> Reply:
+        body = received.json()
+        self.requests += 1
+        messages = body.get("messages") or []
+        last, previous = messages[-1], (messages[-2] if len(messages) > 1 else {})
+        answered_tools = [block.get("name") for block in previous.get("content") or [] if isinstance(block, dict)
+                          and block.get("type") == "tool_use"] if isinstance(last.get("content"), list) and any(
+            isinstance(block, dict) and block.get("type") == "tool_result" for block in last["content"]) else []
+        if self.requests >= self.PATIENCE or "apply_patch" in answered_tools:
+            return self.message([{"type": "text", "text": "Done: hello.txt written."}], "end_turn")
+        if "exec_command" in answered_tools:
+            return self.message([("thinking", "now the file"), ("apply_patch", {"input": PATCH})], "tool_use")
+        return self.message([("thinking", "first a command"), ("exec_command", {"cmd": "echo ran > ran.txt"})], "tool_use")
+
+    def message(self, blocks: list, stop: str) -> Reply:
+        events = [{"type": "message_start", "message": {"id": f"msg_{next(self.ids)}", "type": "message", "role": "assistant",
+                                                        "model": "claude-sonnet-5-5", "content": [], "stop_reason": None,
+                                                        "usage": {"input_tokens": 50, "output_tokens": 1}}}]
+        for index, block in enumerate(blocks):
+            if isinstance(block, dict):  # text
+                events += [{"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+                           {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": block["text"]}}]
+            elif block[0] == "thinking":
+                events += [{"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                           {"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": block[1]}},
+                           {"type": "content_block_delta", "index": index, "delta": {"type": "signature_delta", "signature": "sig:" + block[1]}}]
+            else:
+                events += [{"type": "content_block_start", "index": index,
+                            "content_block": {"type": "tool_use", "id": f"toolu_e2e_{next(self.ids)}", "name": block[0], "input": {}}},
+                           {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": json.dumps(block[1])}}]
+            events.append({"type": "content_block_stop", "index": index})
+        events += [{"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 5}},
+                   {"type": "message_stop"}]
+        return Reply.sse([f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events])
+
+
+def run_codex(codex: str, tmp_path: Path, proxy_url: str) -> tuple[subprocess.CompletedProcess, Path]:
     home, work = tmp_path / "home", tmp_path / "work"
     (home / ".codex").mkdir(parents=True)
     work.mkdir()
+    (home / ".codex" / "config.toml").write_text(
+        'model = "gpt-5.5"\n'
+        'model_provider = "switchboard"\n'
+        'approval_policy = "never"\n'
+        'sandbox_mode = "workspace-write"\n\n'
+        "[model_providers.switchboard]\n"
+        'name = "switchboard"\n'
+        f'base_url = "{proxy_url}/v1"\n'
+        'env_key = "SWITCHBOARD_API_KEY"\n'
+        'wire_api = "responses"\n'
+    )
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "SWITCHBOARD_API_KEY": "x",
+           "CODEX_HOME": str(home / ".codex")}
+    run = subprocess.run([codex, "exec", "--skip-git-repo-check", "Create hello.txt"], cwd=work, env=env,
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    return run, work
+
+
+def test_codex_runs_a_command_and_applies_a_patch_through_switchboard(tmp_path: Path):
+    codex = codex_binary()
     model = FakeModel()
     with FakeUpstream(model) as upstream, RunningProxy({"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": upstream.url + "/v1"}) as proxy:
-        (home / ".codex" / "config.toml").write_text(
-            'model = "gpt-5.5"\n'
-            'model_provider = "switchboard"\n'
-            'approval_policy = "never"\n'
-            'sandbox_mode = "workspace-write"\n\n'
-            "[model_providers.switchboard]\n"
-            'name = "switchboard"\n'
-            f'base_url = "{proxy.url}/v1"\n'
-            'env_key = "SWITCHBOARD_API_KEY"\n'
-            'wire_api = "responses"\n'
-        )
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "SWITCHBOARD_API_KEY": "x",
-               "CODEX_HOME": str(home / ".codex")}
-        run = subprocess.run([codex, "exec", "--skip-git-repo-check", "Create hello.txt"], cwd=work, env=env,
-                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        run, work = run_codex(codex, tmp_path, proxy.url)
         requests = [received.json() for received in upstream.requests]
     output = f"exit {run.returncode}\nstdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
     assert run.returncode == 0, output
@@ -119,6 +169,21 @@ def test_codex_runs_a_command_and_applies_a_patch_through_switchboard(tmp_path: 
     assert (work / "ran.txt").read_text().strip() == "ran", output  # exec_command ran
     assert (work / "hello.txt").read_text() == "hello from switchboard\n", output  # the custom tool's patch applied
     assert "apply_patch" in function_names(requests[0]) and "exec_command" in function_names(requests[0])
-    # The patch went upstream as a function with one string argument and its result came back as a tool message.
     tool_messages = [m for m in requests[-1]["messages"] if m.get("role") == "tool"]
     assert len(tool_messages) == 2, requests[-1]["messages"][-4:]
+
+
+def test_codex_on_claude_keeps_the_signed_thinking_across_its_tool_calls(tmp_path: Path):
+    """A name Codex knows, mapped to Claude: the thinking block rides in encrypted_content and comes back verbatim."""
+    codex = codex_binary()
+    model = FakeClaude()
+    env = {"ANTHROPIC_API_KEY": "sk-ant-test", "MODEL_ALIASES": "gpt-5.5=anthropic/claude-sonnet-5-5"}
+    with FakeUpstream(model) as upstream, RunningProxy(dict(env, ANTHROPIC_BASE_URL=upstream.url)) as proxy:
+        run, work = run_codex(codex, tmp_path, proxy.url)
+        requests = [received.json() for received in upstream.requests]
+    output = f"exit {run.returncode}\nstdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
+    assert run.returncode == 0, output
+    assert (work / "ran.txt").read_text().strip() == "ran" and (work / "hello.txt").read_text() == "hello from switchboard\n", output
+    assert all(body["model"] == "claude-sonnet-5-5" for body in requests)
+    thinking = [block for block in requests[1]["messages"][-2]["content"] if block.get("type") == "thinking"]
+    assert thinking == [{"type": "thinking", "thinking": "first a command", "signature": "sig:first a command"}]
