@@ -201,6 +201,12 @@ class Gateway:
                 status=508,
                 error_type="invalid_request_error",
             )
+        coding = request.headers.get("content-encoding")
+        if coding and request.body:
+            # Anything that reads the body (the translators, passthrough) gets it decoded.
+            from server.content_coding import decode_request_body  # compressed bodies are rare: load on first
+
+            request.body = decode_request_body(request.body, coding, self.config.max_request_bytes)
         await handler(request, out)
 
     def finish(self, request: Request, first_content_at: float | None) -> None:
