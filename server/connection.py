@@ -44,6 +44,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import h11
@@ -197,6 +198,10 @@ class ResponseWriter:
         self.last_write = time.monotonic()
         self._heartbeat = asyncio.ensure_future(self._beat(data, interval))
 
+    # Once the stream's translator runs, it may give heartbeats of its own (Responses: a numbered
+    # response.in_progress, since Codex's idle timer ignores SSE comments). Empty bytes: use `data`.
+    heartbeat_source: Callable[[], bytes] | None = None
+
     def stop_heartbeat(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
@@ -208,7 +213,7 @@ class ResponseWriter:
                 await asyncio.sleep(max(0.0, self.last_write + interval - time.monotonic()))
                 idle = time.monotonic() - self.last_write >= interval
                 if idle and self.at_event_boundary and not self._writing and not self.complete:
-                    await self.write(data, heartbeat=True)
+                    await self.write((self.heartbeat_source and self.heartbeat_source()) or data, heartbeat=True)
 
     async def send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         """Send a complete response with Content-Length."""

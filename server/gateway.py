@@ -465,6 +465,10 @@ class Gateway:
             await out.send(200, JSON_HEADERS, dumps(answer).encode())
             return
         translator = exchange.stream()
+        keepalive = getattr(translator, "keepalive", None)
+        if keepalive is not None:
+            encode = request.front.encode
+            out.heartbeat_source = lambda: b"".join(encode(event) for event in keepalive())
         try:
             await self.relay_stream(request, out, response, translator, route)
         finally:

@@ -123,3 +123,16 @@ def test_codex_model_catalog_request_gets_codexs_own_shape():
         listing = request(proxy, "GET", "/v1/models")
     assert catalog.status == 200 and catalog.body == {"models": []}
     assert listing.body["object"] == "list"
+
+
+def test_a_silent_upstream_gets_numbered_in_progress_events_codex_counts_as_activity():
+    """Codex's idle timer ignores SSE comments: once the stream runs, heartbeats are response.in_progress events."""
+    slow = Reply.sse(text_stream(["Hello", " there"]), delay_between_chunks=0.35)
+    with FakeUpstream([slow]) as upstream, RunningProxy(dict(CHAT_ENV, OPENAI_BASE_URL=upstream.url, PING_INTERVAL="0.1")) as proxy:
+        with sdk(proxy).responses.stream(model="gpt-4.1", input="hi") as stream:
+            events = list(stream)
+            final = stream.get_final_response()
+    kinds = [event.type for event in events]
+    assert kinds.count("response.in_progress") >= 2 and kinds[-1] == "response.completed"
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert final.output_text == "Hello there"

@@ -340,6 +340,11 @@ class _ComposedStream:
     def finished(self) -> bool:
         return self.translators[-1].finished
 
+    def keepalive(self) -> list:
+        """The client-side translator's own heartbeat events, if it has any."""
+        own = getattr(self.translators[-1], "keepalive", None)
+        return own() if own is not None else []
+
     def feed(self, event: SSEEvent) -> list:
         events = self.translators[0].feed(event)
         for translator in self.translators[1:]:
