@@ -26,14 +26,18 @@ Response policies (PROTOCOLS.md 3.3, 3.4, 4.2):
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from enum import Enum
 
+from .anthropic_reading import (
+    AnthropicStreamReader,
+    AnthropicUsage,
+    StreamState,
+)
 from .chat_to_anthropic_request import JSON_RESPONSE_TOOL
 from .errors import ProxyError, UpstreamUnavailable, chat_error_body
-from .sse import SSEEvent, dumps
+from .sse import dumps
 from .tools import portable_tool_id
 
 FINISH_REASON_BY_STOP_REASON = {
@@ -136,38 +140,8 @@ def _refusal_text(stop_details: object) -> str:
     return explanation if isinstance(explanation, str) and explanation else REFUSAL_FALLBACK_TEXT
 
 
-class _Usage:
-    """Anthropic token counts, updated from message_start/message_delta, rendered for OpenAI."""
-
-    def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cache_read_tokens = 0
-        self.cache_creation_tokens = 0
-        self.reasoning_tokens = 0
-
-    @classmethod
-    def from_anthropic(cls, usage: object) -> _Usage:
-        counts = cls()
-        counts.update(usage)
-        return counts
-
-    def update(self, usage: object) -> None:
-        """Take the fields present in `usage`: Anthropic's counts are cumulative, absent ones stay."""
-        if not isinstance(usage, dict):
-            return
-        for field, attribute in (
-            ("input_tokens", "input_tokens"),
-            ("output_tokens", "output_tokens"),
-            ("cache_read_input_tokens", "cache_read_tokens"),
-            ("cache_creation_input_tokens", "cache_creation_tokens"),
-        ):
-            value = usage.get(field)
-            if isinstance(value, int):
-                setattr(self, attribute, value)
-        details = usage.get("output_tokens_details")
-        if isinstance(details, dict) and isinstance(details.get("thinking_tokens"), int):
-            self.reasoning_tokens = details["thinking_tokens"]
+class _Usage(AnthropicUsage):
+    """Anthropic token counts (translate/anthropic_reading.py), rendered for OpenAI."""
 
     def openai(self) -> dict:
         prompt_tokens = self.input_tokens + self.cache_read_tokens + self.cache_creation_tokens
@@ -254,24 +228,6 @@ def _strip_code_fence(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class _StreamState(Enum):
-    AWAITING_START = "waiting for message_start"
-    STREAMING = "streaming"
-    DONE = "done"
-    FAILED = "failed"
-
-
-# The state each Anthropic event is valid in; other event types (ping, unknown ones) are ignored.
-_EXPECTED_STATE = {
-    "message_start": _StreamState.AWAITING_START,
-    "content_block_start": _StreamState.STREAMING,
-    "content_block_delta": _StreamState.STREAMING,
-    "content_block_stop": _StreamState.STREAMING,
-    "message_delta": _StreamState.STREAMING,
-    "message_stop": _StreamState.STREAMING,
-}
-
-
 class _BlockKind(Enum):
     TEXT = "text"
     THINKING = "thinking"
@@ -288,7 +244,7 @@ class _Block:
     saw_input_delta: bool = False  # a non-empty input_json_delta arrived
 
 
-class AnthropicToChatStream:
+class AnthropicToChatStream(AnthropicStreamReader):
     """Translate Anthropic stream events into Chat Completions chunks, one `feed()` per event.
 
     Each method returns what to send to the client, in order: chunk dicts (encode them with
@@ -315,7 +271,7 @@ class AnthropicToChatStream:
         self._json_mode = json_mode
         self._tool_names = tool_names or {}
         # Upstream progress
-        self._state = _StreamState.AWAITING_START
+        self._state = StreamState.AWAITING_START
         self._blocks: dict[int, _Block] = {}
         self._tool_count = 0
         self._stop_reason: str | None = None
@@ -327,10 +283,6 @@ class AnthropicToChatStream:
         self._saw_json_answer = False
 
     # -- public surface ----------------------------------------------------------------------
-
-    @property
-    def finished(self) -> bool:
-        return self._state in (_StreamState.DONE, _StreamState.FAILED)
 
     @property
     def input_tokens(self) -> int:
@@ -348,33 +300,11 @@ class AnthropicToChatStream:
     def cache_creation_tokens(self) -> int:
         return self._usage.cache_creation_tokens
 
-    def feed(self, event: SSEEvent) -> list[dict | str]:
-        """Consume one upstream event; return the chunks (and finally "[DONE]") it produces."""
-        if self.finished:
-            return []
-        try:
-            data = json.loads(event.data)
-        except (ValueError, RecursionError):
-            data = None
-        if not isinstance(data, dict):
-            return self.fail(UpstreamUnavailable("The Anthropic upstream sent a stream event that is not a JSON object."))
-        kind = data.get("type") or event.event  # PROTOCOLS 8: trust the JSON type over the name
-        if kind == "error":
-            return self.fail(_upstream_stream_error(data.get("error")))
-        expected = _EXPECTED_STATE.get(kind)
-        if expected is None:
-            return []  # ping, or an event type newer than this code
-        if expected is not self._state:
-            return self.fail(
-                UpstreamUnavailable(f"The Anthropic upstream sent {kind} while the stream was {self._state.value}.")
-            )
-        return getattr(self, "_on_" + kind)(data)
-
     def close(self) -> list[dict | str]:
         """The upstream ended. Finish normally if the stop reason arrived, else report an error."""
         if self.finished:
             return []
-        if self._state is _StreamState.STREAMING and self._stop_reason is not None:
+        if self._state is StreamState.STREAMING and self._stop_reason is not None:
             return self._finish()
         return self.fail(UpstreamUnavailable("The upstream stream ended before the message was complete."))
 
@@ -382,7 +312,7 @@ class AnthropicToChatStream:
         """The stream cannot go on: return the OpenAI error object to send last (no "[DONE]")."""
         if self.finished:
             return []
-        self._state = _StreamState.FAILED
+        self._state = StreamState.FAILED
         return [chat_error_body(error)]
 
     # -- event handlers ----------------------------------------------------------------------
@@ -390,7 +320,7 @@ class AnthropicToChatStream:
     def _on_message_start(self, data: dict) -> list[dict | str]:
         message = data.get("message")
         self._usage.update(message.get("usage") if isinstance(message, dict) else None)
-        self._state = _StreamState.STREAMING
+        self._state = StreamState.STREAMING
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def _on_content_block_start(self, data: dict) -> list[dict | str]:
@@ -525,16 +455,7 @@ class AnthropicToChatStream:
                 }
             )
         out.append("[DONE]")
-        self._state = _StreamState.DONE
+        self._state = StreamState.DONE
         return out
 
 
-def _upstream_stream_error(error: object) -> ProxyError:
-    """The ProxyError for an Anthropic `error` event that arrived after HTTP 200."""
-    error = error if isinstance(error, dict) else {}
-    message = error.get("message")
-    error_type = error.get("type")
-    return ProxyError(
-        message if isinstance(message, str) and message else "The Anthropic upstream reported an error mid-stream.",
-        error_type=error_type if isinstance(error_type, str) and error_type else "api_error",
-    )

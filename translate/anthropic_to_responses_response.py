@@ -47,9 +47,14 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .anthropic_reading import (
+    AnthropicStreamReader,
+    AnthropicUsage,
+    StreamState,
+)
 from .errors import ProxyError, UpstreamUnavailable
 from .responses_context import ResponsesContext, encode_thinking_envelope
-from .sse import SSEEvent, dumps
+from .sse import dumps
 
 MAX_ITEM_ID_CHARS = 64
 REFUSAL_FALLBACK_TEXT = "The model declined to respond."
@@ -180,32 +185,8 @@ def _call_item(
     return item
 
 
-class _Usage:
-    """Anthropic token counts, updated from message_start/message_delta, rendered for Responses."""
-
-    def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cache_read_tokens = 0
-        self.cache_creation_tokens = 0
-        self.reasoning_tokens = 0
-
-    def update(self, usage: object) -> None:
-        """Take the fields present in `usage`: Anthropic's counts are cumulative, absent ones stay."""
-        if not isinstance(usage, dict):
-            return
-        for name, attribute in (
-            ("input_tokens", "input_tokens"),
-            ("output_tokens", "output_tokens"),
-            ("cache_read_input_tokens", "cache_read_tokens"),
-            ("cache_creation_input_tokens", "cache_creation_tokens"),
-        ):
-            value = usage.get(name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                setattr(self, attribute, value)
-        details = usage.get("output_tokens_details")
-        if isinstance(details, dict) and isinstance(details.get("thinking_tokens"), int):
-            self.reasoning_tokens = details["thinking_tokens"]
+class _Usage(AnthropicUsage):
+    """Anthropic token counts (translate/anthropic_reading.py), rendered for Responses."""
 
     def responses(self) -> dict:
         input_tokens = self.input_tokens + self.cache_read_tokens + self.cache_creation_tokens
@@ -331,24 +312,6 @@ def anthropic_to_responses_response(message: dict, context: ResponsesContext) ->
 # ---------------------------------------------------------------------------------------------
 
 
-class _StreamState(Enum):
-    AWAITING_START = "waiting for message_start"
-    STREAMING = "streaming"
-    DONE = "done"
-    FAILED = "failed"
-
-
-# The state each Anthropic event is valid in; other event types (ping, unknown ones) are ignored.
-_EXPECTED_STATE = {
-    "message_start": _StreamState.AWAITING_START,
-    "content_block_start": _StreamState.STREAMING,
-    "content_block_delta": _StreamState.STREAMING,
-    "content_block_stop": _StreamState.STREAMING,
-    "message_delta": _StreamState.STREAMING,
-    "message_stop": _StreamState.STREAMING,
-}
-
-
 class _BlockKind(Enum):
     TEXT = "text"
     THINKING = "thinking"
@@ -371,7 +334,7 @@ class _Block:
     summary_open: bool = False  # a reasoning summary part was added
 
 
-class AnthropicToResponsesStream:
+class AnthropicToResponsesStream(AnthropicStreamReader):
     """Translate Anthropic stream events into Responses stream events, one `feed()` per event.
 
     Each method returns the events to send to the client, in order: dicts with "type" and
@@ -388,7 +351,7 @@ class AnthropicToResponsesStream:
         self._output: list[dict] = []  # items done, by output index
         self._next_output_index = 0
         # Upstream progress
-        self._state = _StreamState.AWAITING_START
+        self._state = StreamState.AWAITING_START
         self._blocks: dict[object, _Block] = {}
         self._open: _Block | None = None
         self._stop_reason: str | None = None
@@ -396,10 +359,6 @@ class AnthropicToResponsesStream:
         self._usage = _Usage()
 
     # -- public surface ----------------------------------------------------------------------
-
-    @property
-    def finished(self) -> bool:
-        return self._state in (_StreamState.DONE, _StreamState.FAILED)
 
     @property
     def input_tokens(self) -> int:
@@ -417,33 +376,11 @@ class AnthropicToResponsesStream:
     def cache_creation_tokens(self) -> int:
         return self._usage.cache_creation_tokens
 
-    def feed(self, event: SSEEvent) -> list[dict]:
-        """Consume one upstream event; return the Responses events it produces."""
-        if self.finished:
-            return []
-        try:
-            data = json.loads(event.data)
-        except (ValueError, RecursionError):
-            data = None
-        if not isinstance(data, dict):
-            return self.fail(UpstreamUnavailable("The Anthropic upstream sent a stream event that is not a JSON object."))
-        kind = data.get("type") or event.event  # PROTOCOLS 8: trust the JSON type over the name
-        if kind == "error":
-            return self.fail(_upstream_stream_error(data.get("error")))
-        expected = _EXPECTED_STATE.get(kind)
-        if expected is None:
-            return []  # ping, or an event type newer than this code
-        if expected is not self._state:
-            return self.fail(
-                UpstreamUnavailable(f"The Anthropic upstream sent {kind} while the stream was {self._state.value}.")
-            )
-        return getattr(self, "_on_" + kind)(data)
-
     def close(self) -> list[dict]:
         """The upstream ended. Finish normally if the stop reason arrived, else fail the response."""
         if self.finished:
             return []
-        if self._state is _StreamState.STREAMING and self._stop_reason is not None:
+        if self._state is StreamState.STREAMING and self._stop_reason is not None:
             return self._finish()
         return self.fail(UpstreamUnavailable("The upstream stream ended before the message was complete."))
 
@@ -451,8 +388,8 @@ class AnthropicToResponsesStream:
         """The stream cannot go on: return response.failed (after response.created if not yet sent)."""
         if self.finished:
             return []
-        out = self._start() if self._state is _StreamState.AWAITING_START else []
-        self._state = _StreamState.FAILED
+        out = self._start() if self._state is StreamState.AWAITING_START else []
+        self._state = StreamState.FAILED
         response = _response_object(
             self._context,
             status="failed",
@@ -465,7 +402,7 @@ class AnthropicToResponsesStream:
 
     def keepalive(self) -> list[dict]:
         """A response.in_progress to send when the upstream is quiet: Codex ignores SSE comments."""
-        if self._state is not _StreamState.STREAMING:
+        if self._state is not StreamState.STREAMING:
             return []
         return [self._event("response.in_progress", response=self._in_progress())]
 
@@ -567,7 +504,7 @@ class AnthropicToResponsesStream:
         return _response_object(self._context, status="in_progress", output=[], usage=None)
 
     def _start(self) -> list[dict]:
-        self._state = _StreamState.STREAMING
+        self._state = StreamState.STREAMING
         return [
             self._event("response.created", response=self._in_progress()),
             self._event("response.in_progress", response=self._in_progress()),
@@ -713,19 +650,8 @@ class AnthropicToResponsesStream:
         )
         terminal = "response.incomplete" if incomplete_reason else "response.completed"
         out.append(self._event(terminal, response=response))
-        self._state = _StreamState.DONE
+        self._state = StreamState.DONE
         return out
-
-
-def _upstream_stream_error(error: object) -> ProxyError:
-    """The ProxyError for an Anthropic `error` event that arrived after HTTP 200."""
-    error = error if isinstance(error, dict) else {}
-    message = error.get("message")
-    error_type = error.get("type")
-    return ProxyError(
-        message if isinstance(message, str) and message else "The Anthropic upstream reported an error mid-stream.",
-        error_type=error_type if isinstance(error_type, str) and error_type else "api_error",
-    )
 
 
 def encode_responses_event(event: dict) -> bytes:
