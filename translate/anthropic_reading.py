@@ -78,14 +78,32 @@ EXPECTED_STATE = {
 class AnthropicStreamReader:
     """Dispatches each Anthropic stream event to the subclass's `_on_<type>(data)`, in order.
 
-    A subclass keeps `_state` (a StreamState) and defines `fail(error)` and the handlers.
+    A subclass keeps `_state` (a StreamState) and `_usage` (an AnthropicUsage, which the counters
+    below read) and defines `fail(error)` and the handlers.
     """
 
     _state: StreamState
+    _usage: AnthropicUsage
 
     @property
     def finished(self) -> bool:
         return self._state in (StreamState.DONE, StreamState.FAILED)
+
+    @property
+    def input_tokens(self) -> int:
+        return self._usage.input_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self._usage.output_tokens
+
+    @property
+    def cache_read_tokens(self) -> int:
+        return self._usage.cache_read_tokens
+
+    @property
+    def cache_creation_tokens(self) -> int:
+        return self._usage.cache_creation_tokens
 
     def fail(self, error: ProxyError) -> list:
         raise NotImplementedError

@@ -360,22 +360,6 @@ class AnthropicToResponsesStream(AnthropicStreamReader):
 
     # -- public surface ----------------------------------------------------------------------
 
-    @property
-    def input_tokens(self) -> int:
-        return self._usage.input_tokens
-
-    @property
-    def output_tokens(self) -> int:
-        return self._usage.output_tokens
-
-    @property
-    def cache_read_tokens(self) -> int:
-        return self._usage.cache_read_tokens
-
-    @property
-    def cache_creation_tokens(self) -> int:
-        return self._usage.cache_creation_tokens
-
     def close(self) -> list[dict]:
         """The upstream ended. Finish normally if the stop reason arrived, else fail the response."""
         if self.finished:

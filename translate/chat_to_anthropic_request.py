@@ -239,9 +239,14 @@ def _stop_sequences(stop: object) -> list[str]:
 
 
 def _max_tokens(body: dict, target: AnthropicTarget, budget: int | None) -> tuple[int, int | None]:
-    """The max_tokens to send, and the thinking budget that fits under it (None: no thinking)."""
     name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-    requested = body.get(name)
+    return fit_max_tokens(body.get(name), name, target, budget)
+
+
+def fit_max_tokens(requested: object, name: str, target: AnthropicTarget, budget: int | None) -> tuple[int, int | None]:
+    """The max_tokens to send for the client's `name` field, and the thinking budget that fits under
+    it (None: no thinking). OpenAI's APIs count reasoning inside their output limit; Anthropic wants
+    budget < max_tokens. Shared with translate/responses_to_anthropic_request.py."""
     if requested is None:
         max_tokens = target.default_max_tokens
     elif isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
@@ -249,7 +254,6 @@ def _max_tokens(body: dict, target: AnthropicTarget, budget: int | None) -> tupl
     else:
         max_tokens = requested
     if budget is not None:
-        # OpenAI counts reasoning inside max_completion_tokens; Anthropic wants budget < max_tokens.
         max_tokens = max(max_tokens, budget + MIN_ANSWER_TOKENS)
     if target.max_tokens_limit is not None and max_tokens > target.max_tokens_limit:
         max_tokens = target.max_tokens_limit
@@ -655,9 +659,15 @@ def _chat_to_anthropic_tool_choice(
         tools, converted = _allowed_tools(choice.get("allowed_tools"), tools, tool_names)
     else:
         raise InvalidRequest("tool_choice must be none, auto, required, a function or allowed_tools.", param="tool_choice")
+    return finish_tool_choice(tools, converted, body.get("parallel_tool_calls"))
+
+
+def finish_tool_choice(tools: list[dict], converted: dict | None, parallel_tool_calls: object) -> tuple[list[dict], dict | None]:
+    """(tools, tool_choice) as Anthropic takes them: no choice without tools, and OpenAI's
+    `parallel_tool_calls: false` as `disable_parallel_tool_use`. Shared with translate/responses_tools.py."""
     if not tools:
         return [], None  # Anthropic rejects a tool_choice without tools
-    if body.get("parallel_tool_calls") is False:
+    if parallel_tool_calls is False:
         if converted is None:
             converted = {"type": "auto"}
         if converted["type"] != "none":

@@ -25,20 +25,50 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from translate.anthropic_to_chat_request import ChatTarget, anthropic_to_chat_request
-from translate.anthropic_to_chat_response import AnthropicToChatStream, anthropic_to_chat_response
-from translate.chat_to_anthropic_request import AnthropicTarget, chat_to_anthropic_request
-from translate.chat_to_anthropic_response import ChatToAnthropicStream, chat_to_anthropic_response
-from translate.errors import ProxyError, anthropic_error_body, chat_error_body, chat_status
-from translate.sse import CHAT_DONE, KEEPALIVE_COMMENT, SSEEvent, dumps, encode_anthropic_event, encode_chat_chunk
+from translate.anthropic_to_chat_response import (
+    AnthropicToChatStream,
+    anthropic_to_chat_response,
+)
 from translate.anthropic_to_responses_response import (
     AnthropicToResponsesStream,
     anthropic_to_responses_response,
     encode_responses_event,
 )
+from translate.chat_to_anthropic_request import (
+    AnthropicTarget,
+    chat_to_anthropic_request,
+)
+from translate.chat_to_anthropic_response import (
+    ChatToAnthropicStream,
+    chat_to_anthropic_response,
+)
+from translate.errors import (
+    ProxyError,
+    anthropic_error_body,
+    chat_error_body,
+    chat_status,
+)
 from translate.responses_context import ResponsesContext
 from translate.responses_to_anthropic_request import responses_to_anthropic_request
-from translate.usage import Usage, read_anthropic_usage, read_chat_usage, read_responses_usage
-from translate.validate import validate_chat_request, validate_messages_request, validate_responses_request
+from translate.sse import (
+    CHAT_DONE,
+    KEEPALIVE_COMMENT,
+    SSEEvent,
+    dumps,
+    encode_anthropic_event,
+    encode_chat_chunk,
+)
+from translate.usage import (
+    Usage,
+    read_anthropic_usage,
+    read_chat_usage,
+    read_responses_usage,
+)
+from translate.validate import (
+    validate_chat_request,
+    validate_messages_request,
+    validate_responses_request,
+)
 
 HUB = "anthropic"
 

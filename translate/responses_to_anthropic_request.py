@@ -52,8 +52,6 @@ from dataclasses import dataclass
 
 from .chat_to_anthropic_request import (
     JSON_OBJECT_INSTRUCTION,
-    MIN_ANSWER_TOKENS,
-    MIN_THINKING_BUDGET_TOKENS,
     NO_THINKING_EFFORTS,
     PLACEHOLDER_USER_TEXT,
     THINKING_BUDGET_TOKENS_BY_EFFORT,
@@ -66,6 +64,7 @@ from .chat_to_anthropic_request import (
     _pair_tool_results,
     _text_blocks,
     _trim_prefill,
+    fit_max_tokens,
 )
 from .errors import InvalidRequest, NotFound
 from .responses_context import (
@@ -161,7 +160,7 @@ def responses_to_anthropic_request(
     anthropic_tools, tool_choice = responses_tool_choice(body, tools)
 
     budget = _thinking_budget(body.get("reasoning"), turns)
-    max_tokens, budget = _max_tokens(body.get("max_output_tokens"), target, budget)
+    max_tokens, budget = fit_max_tokens(body.get("max_output_tokens"), "max_output_tokens", target, budget)
     if budget is None:
         _remove_thinking(turns)
     _trim_prefill(turns)
@@ -261,26 +260,6 @@ def _number(body: dict, name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidRequest(f"{name} must be a number.", param=name)
     return value
-
-
-def _max_tokens(requested: object, target: AnthropicTarget, budget: int | None) -> tuple[int, int | None]:
-    """The max_tokens to send, and the thinking budget that fits under it (None: no thinking)."""
-    if requested is None:
-        max_tokens = target.default_max_tokens
-    elif isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-        raise InvalidRequest("max_output_tokens must be a positive integer.", param="max_output_tokens")
-    else:
-        max_tokens = requested
-    if budget is not None:
-        # Responses counts reasoning inside max_output_tokens; Anthropic wants budget < max_tokens.
-        max_tokens = max(max_tokens, budget + MIN_ANSWER_TOKENS)
-    if target.max_tokens_limit is not None and max_tokens > target.max_tokens_limit:
-        max_tokens = target.max_tokens_limit
-    if budget is not None:
-        budget = min(budget, max_tokens - MIN_ANSWER_TOKENS)
-        if budget < MIN_THINKING_BUDGET_TOKENS:
-            budget = None
-    return max_tokens, budget
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from .chat_to_anthropic_request import ANTHROPIC_TOOL_NAME
+from .chat_to_anthropic_request import ANTHROPIC_TOOL_NAME, finish_tool_choice
 from .errors import InvalidRequest
 from .tools import chat_function_name
 
@@ -238,13 +238,6 @@ def responses_tool_choice(body: dict, tools: ResponsesTools) -> tuple[list[dict]
             "tool_choice must be none, auto, required, a function or custom tool, or allowed_tools.",
             param="tool_choice",
         )
-    if not sent:
-        return [], None  # Anthropic rejects a tool_choice without tools
-    if body.get("parallel_tool_calls") is False:
-        if converted is None:
-            converted = {"type": "auto"}
-        if converted["type"] != "none":
-            converted["disable_parallel_tool_use"] = True
-    return sent, converted
+    return finish_tool_choice(sent, converted, body.get("parallel_tool_calls"))
 
 

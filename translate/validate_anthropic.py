@@ -26,6 +26,7 @@ from translate.validate_fields import (
     check_string,
     check_string_or_object,
     check_strings,
+    check_tool_list,
     each,
     fail,
     fail_nested,
@@ -207,14 +208,7 @@ def _anthropic_tool(tool: object) -> Found:
 
 
 def _anthropic_tools(tools: object, path: str) -> None:
-    if not isinstance(tools, list):
-        fail(path, "a list of tools is required")
-    derived = getattr(tools, "derived", None)
-    if derived is not None and "valid:anthropic" in derived:
-        return  # the same remembered list passed before
-    fail_nested(path, each(tools, _anthropic_tool))  # type: ignore[arg-type]
-    if derived is not None:
-        derived["valid:anthropic"] = True
+    check_tool_list(tools, path, _anthropic_tool, "valid:anthropic")
 
 
 def _anthropic_tool_choice(choice: object, path: str) -> None:

@@ -28,6 +28,7 @@ from translate.validate_fields import (
     check_string,
     check_string_or_object,
     check_strings,
+    check_tool_list,
     each,
     fail,
     fail_nested,
@@ -270,14 +271,7 @@ def _chat_tool(tool: object) -> Found:
 
 
 def _chat_tools(tools: object, path: str) -> None:
-    if not isinstance(tools, list):
-        fail(path, "a list of tools is required")
-    derived = getattr(tools, "derived", None)
-    if derived is not None and "valid:chat" in derived:
-        return  # the same remembered list passed before
-    fail_nested(path, each(tools, _chat_tool))  # type: ignore[arg-type]
-    if derived is not None:
-        derived["valid:chat"] = True
+    check_tool_list(tools, path, _chat_tool, "valid:chat")
 
 
 def _chat_tool_choice(choice: object, path: str) -> None:

@@ -185,3 +185,16 @@ def check_body(body: object, fields: dict[str, Check], required: tuple[str, ...]
 
 
 UNIT = number_from(0, 1)  # temperature and top_p on Anthropic, top_p on chat
+
+
+def check_tool_list(tools: object, path: str, check_tool: Callable[[object], Found], memo_key: str) -> None:
+    """A list of tools, each passing `check_tool`. A list remembered between requests
+    (translate/reuse.py) records that it passed under `memo_key`, so a session's tools are checked once."""
+    if not isinstance(tools, list):
+        fail(path, "a list of tools is required")
+    derived = getattr(tools, "derived", None)
+    if derived is not None and memo_key in derived:
+        return  # the same remembered list passed before
+    fail_nested(path, each(tools, check_tool))  # type: ignore[arg-type]
+    if derived is not None:
+        derived[memo_key] = True
