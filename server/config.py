@@ -189,6 +189,8 @@ class Config:
             max_tokens_limit=settings.integer(env, "MAX_TOKENS_LIMIT", 0, minimum=0) or None,
             default_max_tokens=settings.integer(env, "DEFAULT_MAX_TOKENS", 16384, minimum=1),
             system_prompt=env.get("SYSTEM_PROMPT") or None,
+            quota_cooldown=settings.seconds(env, "KEY_QUOTA_COOLDOWN", 3600.0),
+            rate_limit_cooldown=settings.seconds(env, "KEY_RATE_LIMIT_COOLDOWN", 10.0),
         )
         providers = _providers(env, defaults)
         # Unset, the preferred provider is the first one configured, else the first in the registry.

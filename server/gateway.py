@@ -25,12 +25,13 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Mapping
+from dataclasses import replace
 
 from server.config import VERSION, Config
 from server.connection import JSON_HEADERS, SSE_HEADERS, Request, ResponseWriter
 from server.logs import Redactor
 from server.metrics import Metrics
-from translate.dialects import ResponseIds, StreamTranslator, hops_between, open_exchange
+from translate.dialects import DIALECTS, ResponseIds, StreamTranslator, hops_between, open_exchange
 from translate.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -45,7 +46,8 @@ from translate.tokens import estimate_input_tokens
 from translate.tool_search import without_unloaded_tools
 from translate.usage import UsageReader
 from translate.validate import validate_count_tokens_request
-from upstreams.http import ClientSettings, HTTPClient
+from upstreams.http import ClientSettings, HTTPClient, MemoryResponse
+from upstreams.keys import STATUSES_ABOUT_THE_KEY, PoolKey, Verdict
 from upstreams.provider import Provider
 from upstreams.registry import provider_specs, spec_named
 from upstreams.resilience import ConcurrencyLimiter, RetryPolicy, send_with_retries
@@ -112,7 +114,7 @@ class Gateway:
         self.tools_memo = ToolsMemo()
         # Routes and translation targets, by what the client asked for (bounded; see routes_for).
         self.known_routes: dict[tuple[str, str], tuple[Route, ...]] = {}
-        self.known_targets: dict[tuple[str, str], object] = {}
+        self.known_targets: dict[tuple[str, str, str], object] = {}
         self.instance_id = config.instance_id
         self.upstream_marks = [(LOOP_HEADER, self.instance_id)]
         # Every secret, the tokens providers mint included, masked in whatever an upstream says to a client.
@@ -181,7 +183,11 @@ class Gateway:
                 f"model {model!r} routes to provider {route.provider!r}, which is not configured: "
                 f"set {provider_variables(route.provider)}"
             )
-        return route
+        return self.on_wire(route, front)
+
+    def on_wire(self, route: Route, front: str) -> Route:
+        """`route` with the dialect its provider takes the request in from a `front` client."""
+        return replace(route, dialect=self.providers[route.provider].dialect_for(route.model, front))
 
     async def dispatch(self, request: Request, out: ResponseWriter) -> None:
         """Run the handler for the request's method and path; raises ProxyError for the caller to render."""
@@ -273,6 +279,16 @@ class Gateway:
         stats = self.client.pool_stats()
         self.metrics.set("switchboard_upstream_pool_connections", stats["idle"], state="idle")
         self.metrics.set("switchboard_upstream_pool_connections", stats["active"], state="active")
+        for name, provider in self.providers.items():
+            for key in provider.keys.snapshot() if provider.keys is not None else ():
+                fingerprint = key["fingerprint"]
+                for state in ("healthy", "cooling", "disabled"):
+                    self.metrics.mirror("switchboard_upstream_key_state", int(key["state"] == state), provider=name,
+                                        key=fingerprint, state=state)
+                self.metrics.mirror("switchboard_upstream_key_requests_total", key["requests"], provider=name, key=fingerprint)
+                for reason in ("rate_limited", "quota_exhausted"):
+                    self.metrics.mirror("switchboard_upstream_key_refusals_total", key[reason], provider=name,
+                                        key=fingerprint, reason=reason)
         body = self.metrics.render().encode()
         await out.send(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], body)
 
@@ -288,7 +304,7 @@ class Gateway:
             route = request.route = self.route(model, request.front.name)
             provider = self.providers[route.provider]
             # An upstream of the front's own dialect counts exactly; any other gets the local estimate.
-            same_dialect = not hops_between(request.front.name, provider.dialect)
+            same_dialect = not hops_between(request.front.name, route.dialect)
             if same_dialect and await self.forward_count_tokens(request, out, provider, body, route):
                 return
         # Counted as it would be sent: a backend without tool search gets only the loaded tools.
@@ -399,6 +415,8 @@ class Gateway:
         for fallback in self.config.fallback_models:
             route = resolve_route(fallback, self.routing, front)
             route = Route(route.provider, route.model, model, route.configured)
+            if route.configured:
+                route = self.on_wire(route, front)
             if route.configured and (route.provider, route.model) not in {(r.provider, r.model) for r in found}:
                 found.append(route)
         if len(self.known_routes) >= KNOWN_ROUTES_LIMIT:
@@ -406,14 +424,14 @@ class Gateway:
         routes = self.known_routes[(model, front)] = tuple(found)
         return routes
 
-    def target_for(self, provider: Provider, model: str) -> object:
-        """`provider.target(model)`, worked out once per provider and model (targets are frozen)."""
-        key = (provider.name, model)
+    def target_for(self, provider: Provider, route: Route) -> object:
+        """The provider's target for the route's model and dialect, worked out once (targets are frozen)."""
+        key = (provider.name, route.model, route.dialect)
         target = self.known_targets.get(key)
         if target is None:
             if len(self.known_targets) >= KNOWN_ROUTES_LIMIT:
                 self.known_targets.clear()
-            target = self.known_targets[key] = provider.target(model)
+            target = self.known_targets[key] = provider.target_for(route.model, route.dialect)
         return target
 
     async def answer(self, request: Request, out: ResponseWriter, body: dict, model: str) -> None:
@@ -446,13 +464,13 @@ class Gateway:
     async def serve_route(self, request: Request, out: ResponseWriter, body: dict, route: Route) -> None:
         """Serve the request from one route: passed through, or translated through the pair's hops."""
         provider = self.providers[route.provider]
-        hops = hops_between(request.front.name, provider.dialect)
+        hops = hops_between(request.front.name, route.dialect)
         if not hops:
             await self.passthrough(request, out, provider, body, route)
             return
         # The answer's id shares the request id's random part: unique, and easy to find in the log.
         ids = ResponseIds(requested_model=route.requested, token=request.request_id[4:], created=int(time.time()))
-        exchange = open_exchange(hops, body, self.target_for(provider, route.model), ids)
+        exchange = open_exchange(hops, body, self.target_for(provider, route), ids)
         for name in exchange.dropped_tools:
             if name not in self.dropped_tools_logged:
                 self.dropped_tools_logged.add(name)
@@ -460,8 +478,11 @@ class Gateway:
         payload = self.upstream_payload(request, provider.prepare(exchange.body))
         response = request.upstream = await self.open_upstream(request, provider, route, payload)
         if not request.stream:
-            answer = exchange.response(await self.read_upstream_json(response, route))
-            request.front.read_usage(request.usage, answer)
+            upstream_answer = await self.read_upstream_json(response, route)
+            # Counted from what the upstream said: a translated answer may have no room for a count
+            # (Chat Completions has no cache writes).
+            DIALECTS[route.dialect].read_usage(request.usage, upstream_answer)
+            answer = exchange.response(upstream_answer)
             await out.send(200, JSON_HEADERS, dumps(answer).encode())
             return
         translator = exchange.stream()
@@ -475,14 +496,42 @@ class Gateway:
             usage = request.usage
             usage.input_tokens = translator.input_tokens + translator.cache_read_tokens + translator.cache_creation_tokens
             usage.cached_tokens = translator.cache_read_tokens
+            usage.cache_write_tokens = translator.cache_creation_tokens
             usage.output_tokens = translator.output_tokens
 
     async def open_upstream(self, request: Request, provider: Provider, route: Route, payload: bytes, **send_options):
         """Send the request upstream with retries; returns the response (its status may be a final error)."""
         headers = [("x-request-id", request.request_id), *self.upstream_marks]
+        keys = provider.keys
+        tried: list[PoolKey] = []
 
-        def send() -> Awaitable:
-            return provider.send(self.client, payload, model=route.model, extra_headers=headers, **send_options)
+        def send_plain() -> Awaitable:
+            return provider.send(self.client, payload, model=route.model, extra_headers=headers, dialect=route.dialect,
+                                 **send_options)
+
+        async def send_with_a_key():
+            # A key the provider refused rests (upstreams/keys.py), and the request goes at once to a
+            # key it has not tried; backoff (send_with_retries) only once every key had its turn.
+            while True:
+                key = keys.pick(tried)  # AllKeysCooling: a 429 with the earliest retry-after
+                if key not in tried:
+                    tried.append(key)
+                response = await provider.send(self.client, payload, model=route.model, extra_headers=headers,
+                                               dialect=route.dialect, api_key=key.secret, **send_options)
+                if response.status not in STATUSES_ABOUT_THE_KEY:
+                    keys.report(key, response.status)
+                    return response
+                async with response:
+                    raw = await response.read()
+                verdict = keys.report(key, response.status, raw, response.header("retry-after"))
+                response = MemoryResponse(response.status, response.headers, [raw])
+                if verdict in (Verdict.ACCEPTED, Verdict.NOT_THE_KEY) or len(tried) >= len(keys):
+                    return response
+                self.metrics.inc("switchboard_key_rotations_total", provider=route.provider, reason=verdict.name.lower())
+                log.info("request_id=%s %s refused %s (%s); trying another key", request.request_id, route.provider,
+                         key.fingerprint, verdict.name.lower())
+
+        send = send_plain if keys is None else send_with_a_key
 
         def on_retry(reason: str, delay: float) -> None:
             self.metrics.inc("switchboard_upstream_retries_total", provider=route.provider, reason=reason)

@@ -97,6 +97,8 @@ def banner(config: Config, gateway: Gateway, port: int) -> Verbatim:
     for name, provider in gateway.providers.items():
         if name not in builtin:
             lines.append(f"  provider {name}: {provider.describe()}")
+            if provider.keys is not None:
+                lines.append(f"    {provider.keys.describe()}")
     if gateway.echo_fallback:
         lines.append("  !! NO UPSTREAM CONFIGURED: answering with the built-in echo provider.")
         real = [spec.variables for spec in provider_specs() if not spec.builtin]

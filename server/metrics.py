@@ -9,7 +9,8 @@ Policies:
 - Label values that clients control (the requested model name) could grow without bound, so each
   label keeps at most `max_label_values` distinct values; later ones are counted as "other".
 - Label values are escaped as the format requires (backslash, double quote, newline).
-- Secrets never reach a label: labels are front, provider, model, status, kind and reason.
+- Secrets never reach a label: labels are front, provider, model, status, kind, reason and, for API
+  keys, their fingerprint (`key-` and 8 hex digits of a SHA-256), never the key.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ FAMILIES = {
     "switchboard_active_streams": ("gauge", "Streaming responses in progress."),
     "switchboard_open_connections": ("gauge", "Client connections open."),
     "switchboard_upstream_pool_connections": ("gauge", "Upstream connections in the pool, by state (idle, active)."),
+    "switchboard_upstream_key_state": ("gauge", "1 for the state each upstream API key is in (healthy, cooling, disabled), by key fingerprint."),
+    "switchboard_upstream_key_requests_total": ("counter", "Requests sent with each upstream API key, by key fingerprint."),
+    "switchboard_upstream_key_refusals_total": ("counter", "Answers that refused an upstream API key, by key fingerprint and reason."),
+    "switchboard_key_rotations_total": ("counter", "Requests moved to another API key after a refusal, by provider and reason."),
 }
 
 Labels = tuple[tuple[str, str], ...]
@@ -111,6 +116,12 @@ class Metrics:
         self._check(name, "gauge")
         key = self._key(name, labels)
         self._gauges[key] = self._gauges.get(key, 0) + value
+
+    def mirror(self, name: str, value: float, **labels: str) -> None:
+        """Set a counter or gauge to a total kept elsewhere (a key pool's counts), read at scrape time."""
+        kind = FAMILIES[name][0]
+        store = self._counters if kind == "counter" else self._gauges
+        store[self._key(name, labels)] = value
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
         """Record one observation in a histogram."""

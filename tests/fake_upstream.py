@@ -235,6 +235,101 @@ def completion(content: str | None = "Hello!", *, tool_calls: list | None = None
 
 
 # ---------------------------------------------------------------------------------------------
+# An OpenAI Responses upstream: whole responses and their event streams, from the same items
+# ---------------------------------------------------------------------------------------------
+
+
+def reasoning_item(summary: list[str], encrypted: str, item_id: str = "rs_fake1") -> dict:
+    parts = [{"type": "summary_text", "text": text} for text in summary]
+    return {"type": "reasoning", "id": item_id, "summary": parts, "encrypted_content": encrypted}
+
+
+def message_item(text: str, item_id: str = "msg_fake1") -> dict:
+    return {"type": "message", "id": item_id, "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+
+
+def function_call_item(name: str, arguments: dict, call_id: str, item_id: str = "fc_fake1") -> dict:
+    return {"type": "function_call", "id": item_id, "call_id": call_id, "name": name,
+            "arguments": json.dumps(arguments), "status": "completed"}
+
+
+def responses_answer(items: list[dict], *, model: str = "gpt-5-codex", status: str = "completed", input_tokens: int = 40,
+                     cached_tokens: int = 0, output_tokens: int = 12, reasoning_tokens: int = 5,
+                     incomplete_reason: str | None = None, error: dict | None = None) -> dict:
+    """A whole Response object as OpenAI's /v1/responses returns it."""
+    return {
+        "id": "resp_fake", "object": "response", "created_at": 1, "status": status, "model": model,
+        "output": items, "error": error,
+        "incomplete_details": {"reason": incomplete_reason} if incomplete_reason else None,
+        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "store": False,
+        "usage": {
+            "input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": cached_tokens},
+            "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+            "total_tokens": input_tokens + output_tokens,
+        },
+    }
+
+
+def responses_events(answer: dict) -> list[dict]:
+    """The event stream OpenAI sends for `answer`: every item added, streamed in deltas, done."""
+    events: list[dict] = []
+
+    def emit(kind: str, **fields: object) -> None:
+        events.append({"type": kind, "sequence_number": len(events), **fields})
+
+    shell = dict(answer, status="in_progress", output=[], usage=None)
+    emit("response.created", response=shell)
+    emit("response.in_progress", response=shell)
+    for index, item in enumerate(answer["output"]):
+        kind, item_id = item["type"], item.get("id")
+        if kind == "reasoning":
+            emit("response.output_item.added", output_index=index, item={"type": "reasoning", "id": item_id, "summary": []})
+            for summary_index, part in enumerate(item["summary"]):
+                at = dict(item_id=item_id, output_index=index, summary_index=summary_index)
+                emit("response.reasoning_summary_part.added", **at, part={"type": "summary_text", "text": ""})
+                for piece in _halves(part["text"]):
+                    emit("response.reasoning_summary_text.delta", **at, delta=piece)
+                emit("response.reasoning_summary_text.done", **at, text=part["text"])
+                emit("response.reasoning_summary_part.done", **at, part=part)
+        elif kind == "message":
+            emit("response.output_item.added", output_index=index, item=dict(item, status="in_progress", content=[]))
+            for content_index, part in enumerate(item["content"]):
+                at = dict(item_id=item_id, output_index=index, content_index=content_index)
+                emit("response.content_part.added", **at, part=dict(part, text=""))
+                for piece in _halves(part["text"]):
+                    emit("response.output_text.delta", **at, delta=piece, logprobs=[])
+                emit("response.output_text.done", **at, text=part["text"], logprobs=[])
+                emit("response.content_part.done", **at, part=part)
+        elif kind == "function_call":
+            emit("response.output_item.added", output_index=index, item=dict(item, status="in_progress", arguments=""))
+            for piece in _halves(item["arguments"]):
+                emit("response.function_call_arguments.delta", item_id=item_id, output_index=index, delta=piece)
+            emit("response.function_call_arguments.done", item_id=item_id, output_index=index, arguments=item["arguments"],
+                 name=item["name"])
+        else:
+            emit("response.output_item.added", output_index=index, item=item)
+        emit("response.output_item.done", output_index=index, item=item)
+    terminal = {"completed": "response.completed", "incomplete": "response.incomplete", "failed": "response.failed"}
+    emit(terminal[answer["status"]], response=answer)
+    return events
+
+
+def _halves(text: str) -> list[str]:
+    middle = len(text) // 2
+    return [piece for piece in (text[:middle], text[middle:]) if piece]
+
+
+def responses_frames(answer: dict) -> list[bytes]:
+    """`responses_events(answer)` framed as OpenAI frames them: `event:` then `data:`."""
+    return [f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in responses_events(answer)]
+
+
+def responses_reply(answer: dict, stream: bool) -> Reply:
+    return Reply.sse(responses_frames(answer)) if stream else Reply.json(answer)
+
+
+# ---------------------------------------------------------------------------------------------
 # The proxy under test
 # ---------------------------------------------------------------------------------------------
 

@@ -161,7 +161,7 @@ def test_anthropic_usage_counts_the_whole_prompt_and_message_deltas_replace_earl
     """input = plain + cache reads + cache writes; message_delta usage is cumulative, not added."""
     usage = Usage()
     read_anthropic_usage(usage, {"usage": {"input_tokens": 10, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5, "output_tokens": 7}})
-    assert usage == Usage(input_tokens=115, cached_tokens=100, output_tokens=7)
+    assert usage == Usage(input_tokens=115, cached_tokens=100, output_tokens=7, cache_write_tokens=5)
     usage = Usage()
     read_anthropic_usage(usage, {"type": "message_start", "message": {"usage": {"input_tokens": 10, "cache_read_input_tokens": 100, "output_tokens": 1}}})
     read_anthropic_usage(usage, {"type": "message_delta", "usage": {"output_tokens": 5}})
@@ -208,10 +208,10 @@ def test_usage_read_on_the_side_of_passing_bytes_does_not_depend_on_read_boundar
 
 def test_every_pair_of_dialects_is_declared_and_the_same_dialect_is_passthrough():
     """PAIRS has exactly one entry per (front, upstream dialect some provider speaks); same on both sides
-    means no hops. (Responses is a front only until a provider speaks it.)"""
+    means no hops. OpenAI and Azure speak Responses too, for the models that need it (`dialect_for`)."""
     from upstreams.registry import provider_specs
 
-    upstream_dialects = {spec.dialect for spec in provider_specs()}
+    upstream_dialects = {spec.dialect for spec in provider_specs()} | {"responses"}
     assert set(PAIRS) == {(front, upstream) for front in DIALECTS for upstream in upstream_dialects}
     for front, upstream in PAIRS:
         assert (hops_between(front, upstream) == ()) == (front == upstream)

@@ -22,7 +22,6 @@ import random
 import threading
 import time
 
-import pytest
 
 import loopback
 from fake_upstream import FakeUpstream, Reply, RunningProxy, chunk, completion, frames, text_stream

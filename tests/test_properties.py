@@ -18,7 +18,6 @@ import dataclasses
 import json
 import re
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from strategies import (
     STREAM_TOOL_NAMES,

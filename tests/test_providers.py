@@ -7,7 +7,7 @@ import json
 import anthropic
 import pytest
 
-from fake_upstream import FakeUpstream, Received, Reply, RunningProxy, chunk, completion, frames, text_stream
+from fake_upstream import FakeUpstream, Received, Reply, RunningProxy, chunk, completion, frames
 from loopback import request
 from test_server import MESSAGE
 
@@ -302,8 +302,8 @@ from upstreams.provider import ProviderSpec
 class AcmeProvider(OpenAICompatibleProvider):
     well_known_models = ("acme-1",)
 
-    async def auth_headers(self, client):
-        return [("x-acme-key", self.api_key)]
+    async def auth_headers(self, client, api_key):
+        return [("x-acme-key", api_key)]
 
 
 def configured(env, defaults):

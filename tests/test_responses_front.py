@@ -12,7 +12,7 @@ import json
 import openai
 import pytest
 
-from fake_upstream import FakeUpstream, Reply, RunningProxy, chunk, completion, frames, text_stream
+from fake_upstream import FakeUpstream, Reply, RunningProxy, completion, text_stream
 
 
 def anthropic_message(blocks: list[dict], stop: str = "end_turn") -> dict:
@@ -97,7 +97,9 @@ def test_invalid_responses_request_is_a_400_in_openais_envelope():
 
 
 def test_previous_response_id_is_refused_with_openais_code():
-    with RunningProxy(CHAT_ENV) as proxy:
+    # Translated (here to Chat Completions): nothing holds the state. Passed through to OpenAI's own
+    # /v1/responses (OPENAI_WIRE_API=auto on api.openai.com), OpenAI would resolve it itself.
+    with RunningProxy(dict(CHAT_ENV, OPENAI_WIRE_API="chat")) as proxy:
         with pytest.raises(openai.BadRequestError) as raised:
             sdk(proxy).responses.create(model="gpt-4.1", input="hi", previous_response_id="resp_123")
     assert "resp_123" in raised.value.message

@@ -118,12 +118,11 @@ class ChatRequest:
 # ---------------------------------------------------------------------------------------------
 
 
-def anthropic_to_chat_request(body: dict, target: ChatTarget) -> ChatRequest:
-    """Translate an Anthropic Messages request body into an OpenAI chat.completions request.
+def checked_hub_request(body: object) -> tuple[dict, list, int]:
+    """(body, messages, max_tokens) of a Messages request any translator out of the hub can read.
 
-    Returns the body plus the reverse tool-name map, the dropped server tools and the stop
-    sequences; pass the last two to the response translation. Raises InvalidRequest (400, `param`
-    set) for a request that cannot be translated; unknown content is degraded instead.
+    The body comes back with only the tools the conversation loaded: no upstream but Anthropic runs
+    tool search. Raises InvalidRequest for what no translation could carry.
     """
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
@@ -137,15 +136,26 @@ def anthropic_to_chat_request(body: dict, target: ChatTarget) -> ChatRequest:
     max_tokens = body.get("max_tokens")
     if not is_int(max_tokens) or max_tokens < 0:
         raise InvalidRequest("max_tokens: a non-negative integer is required.", param="max_tokens")
+    return body, messages, max_tokens
 
-    tools, dropped_tools = _chat_tools(body.get("tools"))
+
+def anthropic_to_chat_request(body: dict, target: ChatTarget) -> ChatRequest:
+    """Translate an Anthropic Messages request body into an OpenAI chat.completions request.
+
+    Returns the body plus the reverse tool-name map, the dropped server tools and the stop
+    sequences; pass the last two to the response translation. Raises InvalidRequest (400, `param`
+    set) for a request that cannot be translated; unknown content is degraded instead.
+    """
+    body, messages, max_tokens = checked_hub_request(body)
+
+    tools, dropped_tools = chat_tools(body.get("tools"))
     stop_sequences = _stop_sequences(body.get("stop_sequences"))
     history_names: list[str] = []
 
     openai_messages: list[dict] = []
-    system_text = _system_text(body.get("system"))
-    if system_text:
-        openai_messages.append({"role": "system", "content": system_text})
+    system = system_text(body.get("system"))
+    if system:
+        openai_messages.append({"role": "system", "content": system})
     openai_messages += _chat_messages(messages, target, history_names)
 
     out: dict = {"model": target.model, "messages": openai_messages}
@@ -157,7 +167,7 @@ def anthropic_to_chat_request(body: dict, target: ChatTarget) -> ChatRequest:
         value = body.get(name)
         if value is None:
             continue
-        if not _is_number(value):
+        if not is_number(value):
             raise InvalidRequest(f"{name}: a number is required.", param=name)
         if not target.reasoning:  # reasoning models accept only the default sampling
             out[name] = value
@@ -169,16 +179,16 @@ def anthropic_to_chat_request(body: dict, target: ChatTarget) -> ChatRequest:
     if tools:
         out["tools"] = tools
         sent_names = {tool["function"]["name"] for tool in tools}
-        choice, one_call_at_most = _tool_choice(body.get("tool_choice"), sent_names)
+        choice, one_call_at_most = chat_tool_choice(body.get("tool_choice"), sent_names)
         if choice is not None:
             out["tool_choice"] = choice
         if one_call_at_most:
             out["parallel_tool_calls"] = False
     if target.reasoning:
-        effort = _reasoning_effort(body.get("thinking"), body.get("output_config"))
+        effort = reasoning_effort(body.get("thinking"), body.get("output_config"))
         if effort is not None:
             out["reasoning_effort"] = effort
-    response_format = _response_format(body.get("output_config"))
+    response_format = chat_response_format(body.get("output_config"))
     if response_format is not None:
         out["response_format"] = response_format
     metadata = body.get("metadata")
@@ -187,15 +197,17 @@ def anthropic_to_chat_request(body: dict, target: ChatTarget) -> ChatRequest:
         if isinstance(user_id, str) and user_id:
             out["user"] = user_id
 
-    tool_names = function_name_map(_tool_names_of(body.get("tools")) + history_names)
+    tool_names = function_name_map(tool_names_of(body.get("tools")) + history_names)
     return ChatRequest(out, tool_names, tuple(dropped_tools), stop_sequences)
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
+    """True for an int or float that is not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _system_text(system: object) -> str:
+def system_text(system: object) -> str:
+    """The `system` field's text blocks joined with blank lines ("" when absent); raises InvalidRequest."""
     # Billing-header style first blocks are ordinary text; cache_control is lost [LOSSY].
     if system is None:
         return ""
@@ -221,13 +233,14 @@ def _stop_sequences(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _tool_names_of(tools: object) -> list[str]:
+def tool_names_of(tools: object) -> list[str]:
+    """The names of the tools in a request's `tools`, for the reverse name map."""
     if not isinstance(tools, list):
         return []
     return [tool["name"] for tool in tools if isinstance(tool, dict) and isinstance(tool.get("name"), str)]
 
 
-def _chat_tools(tools: object) -> tuple[list[dict], list[str]]:
+def chat_tools(tools: object) -> tuple[list[dict], list[str]]:
     """(function tools to send, names of the server tools left out).
 
     A list remembered between requests (translate/reuse.py) is translated once; the function list
@@ -275,7 +288,7 @@ def _translate_tools(tools: object) -> tuple[list[dict], list[str]]:
     return functions, dropped
 
 
-def _tool_choice(choice: object, sent_names: set[str]) -> tuple[object | None, bool]:
+def chat_tool_choice(choice: object, sent_names: set[str]) -> tuple[object | None, bool]:
     """(OpenAI tool_choice, None to omit it; True when parallel tool calls must be turned off)."""
     if choice is None:
         return None, False
@@ -300,7 +313,8 @@ def _tool_choice(choice: object, sent_names: set[str]) -> tuple[object | None, b
     return None, parallel  # unknown choice type: let the upstream default apply
 
 
-def _reasoning_effort(thinking: object, output_config: object) -> str | None:
+def reasoning_effort(thinking: object, output_config: object) -> str | None:
+    """OpenAI's effort ("low", "medium", "high") for the thinking settings, or None to send none."""
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind == "disabled":
         return None
@@ -315,7 +329,8 @@ def _reasoning_effort(thinking: object, output_config: object) -> str | None:
     return _EFFORT_BY_ANTHROPIC_EFFORT.get(effort) if isinstance(effort, str) else None
 
 
-def _response_format(output_config: object) -> dict | None:
+def chat_response_format(output_config: object) -> dict | None:
+    """Chat's nested `response_format` for a json_schema `output_config.format`, or None."""
     fmt = output_config.get("format") if isinstance(output_config, dict) else None
     schema = fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
     if not isinstance(schema, dict):
@@ -339,7 +354,7 @@ def _chat_messages(messages: list, target: ChatTarget, history_names: list[str])
         if role not in ("user", "assistant", "system"):
             at = f"{where}.role"
             raise InvalidRequest(f'{at}: must be "user", "assistant" or "system".', param=at)
-        blocks = _content_blocks(message.get("content"), where)
+        blocks = content_blocks(message.get("content"), where)
         if role == "assistant":
             assistant = _assistant_message(blocks, where, target, history_names)
             if assistant is not None:
@@ -363,7 +378,7 @@ def _chat_messages(messages: list, target: ChatTarget, history_names: list[str])
     return out + held_notes
 
 
-def _content_blocks(content: object, where: str) -> list[dict]:
+def content_blocks(content: object, where: str) -> list[dict]:
     """A message's content as a list of block objects (a string is one text block)."""
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
@@ -381,7 +396,7 @@ def _content_blocks(content: object, where: str) -> list[dict]:
 def _text_parts_of(blocks: list[dict], where: str) -> list[str]:
     texts = []
     for j, block in enumerate(blocks):
-        for part in _user_parts(block, f"{where}.content[{j}]"):
+        for part in chat_user_parts(block, f"{where}.content[{j}]"):
             if part["type"] == "text":
                 texts.append(part["text"])
     return texts
@@ -408,7 +423,7 @@ def _user_turn(blocks: list[dict], where: str) -> tuple[list[dict], list[dict], 
                 label = f"Attachments of tool result {message['tool_call_id']}:"
                 attachments += [{"type": "text", "text": label}, *attached]
         else:
-            parts += _user_parts(block, at)
+            parts += chat_user_parts(block, at)
     return tool_messages, attachments, parts
 
 
@@ -422,11 +437,11 @@ def _tool_message(block: dict, at: str) -> tuple[dict, list[dict]]:
         content = []
     elif isinstance(content, str):
         content = [{"type": "text", "text": content}]
-    content = _content_blocks(content, at)
+    content = content_blocks(content, at)
     texts: list[str] = []
     attached: list[dict] = []
     for k, inner in enumerate(content):
-        for part in _user_parts(inner, f"{at}.content[{k}]"):
+        for part in chat_user_parts(inner, f"{at}.content[{k}]"):
             if part["type"] == "text":
                 texts.append(part["text"])
             else:
@@ -436,13 +451,13 @@ def _tool_message(block: dict, at: str) -> tuple[dict, list[dict]]:
         text = TOOL_RESULT_ATTACHED_TEXT if attached else EMPTY_TOOL_RESULT_TEXT
     if block.get("is_error") is True:
         text = "Error: " + text
-    return {"role": "tool", "tool_call_id": _plain_tool_id(tool_use_id), "content": text}, attached
+    return {"role": "tool", "tool_call_id": plain_tool_id(tool_use_id), "content": text}, attached
 
 
 _NOT_USER_CONTENT = ("tool_use", "tool_result", "thinking", "redacted_thinking", "server_tool_use")
 
 
-def _user_parts(block: dict, at: str) -> list[dict]:
+def chat_user_parts(block: dict, at: str) -> list[dict]:
     """OpenAI content parts for one Anthropic block in a user turn or a tool result."""
     kind = block["type"]
     if kind == "text":
@@ -554,7 +569,7 @@ def _assistant_message(
     return message
 
 
-def _plain_tool_id(tool_id: str) -> str:
+def plain_tool_id(tool_id: str) -> str:
     """The id to send upstream: any carried thought signature removed, then made portable."""
     return portable_tool_id(split_signed_tool_id(tool_id)[0])
 

@@ -1,7 +1,7 @@
 """The wire dialects, each declared once, and the table of how a front dialect reaches an upstream one.
 
-Three names: `anthropic` (Messages), `chat` (Chat Completions) and, next, `responses`. OpenAI is a
-provider, never a dialect.
+Three names: `anthropic` (Messages), `chat` (Chat Completions) and `responses` (OpenAI's Responses
+API). OpenAI is a provider, never a dialect; it speaks two (upstreams/openai.py chooses per model).
 
 Policies:
 - A `Dialect` holds everything the server needs to speak it without asking which one it is: the
@@ -29,6 +29,7 @@ from translate.anthropic_to_chat_response import (
     AnthropicToChatStream,
     anthropic_to_chat_response,
 )
+from translate.anthropic_to_responses_request import ResponsesTarget, anthropic_to_responses_request
 from translate.anthropic_to_responses_response import (
     AnthropicToResponsesStream,
     anthropic_to_responses_response,
@@ -50,6 +51,10 @@ from translate.errors import (
 )
 from translate.responses_context import ResponsesContext
 from translate.responses_to_anthropic_request import responses_to_anthropic_request
+from translate.responses_to_anthropic_response import (
+    ResponsesToAnthropicStream,
+    responses_to_anthropic_response,
+)
 from translate.sse import (
     CHAT_DONE,
     KEEPALIVE_COMMENT,
@@ -287,18 +292,41 @@ def responses_to_anthropic(body: dict, target: AnthropicTarget, ids: ResponseIds
     return _ResponsesOnAnthropic(translated.body, tuple(translated.dropped_tools), translated.context)
 
 
+@dataclass
+class _AnthropicOnResponses:
+    """An Anthropic request for an OpenAI Responses upstream."""
+
+    body: dict
+    dropped_tools: tuple[str, ...]
+    options: dict = field(repr=False)
+
+    def response(self, answer: dict) -> dict:
+        return responses_to_anthropic_response(answer, **self.options)
+
+    def stream(self) -> StreamTranslator:
+        return ResponsesToAnthropicStream(**self.options)
+
+
+def anthropic_to_responses(body: dict, target: ResponsesTarget, ids: ResponseIds) -> Exchange:
+    translated = anthropic_to_responses_request(body, target)
+    options = dict(requested_model=ids.requested_model, message_id="msg_" + ids.token, tool_names=translated.tool_names)
+    return _AnthropicOnResponses(translated.body, translated.dropped_tools, options)
+
+
 Hop = Callable[[dict, object, ResponseIds], Exchange]
 
 # (front dialect, upstream dialect) -> the hops from the front's dialect to the upstream's, in order.
-# Empty: passthrough. A responses front on a chat upstream will read (responses_to_anthropic,
-# anthropic_to_chat).
+# Empty: passthrough. Two different non-hub dialects compose through the hub.
 PAIRS: dict[tuple[str, str], tuple[Hop, ...]] = {
     ("anthropic", "anthropic"): (),
     ("chat", "chat"): (),
+    ("responses", "responses"): (),
     ("anthropic", "chat"): (anthropic_to_chat,),
     ("chat", "anthropic"): (chat_to_anthropic,),
     ("responses", "anthropic"): (responses_to_anthropic,),
+    ("anthropic", "responses"): (anthropic_to_responses,),
     ("responses", "chat"): (responses_to_anthropic, anthropic_to_chat),
+    ("chat", "responses"): (chat_to_anthropic, anthropic_to_responses),
 }
 
 

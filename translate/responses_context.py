@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 # block rides verbatim; a value without the prefix (OpenAI's own, another proxy's) is foreign.
 THINKING_ENVELOPE_PREFIX = "swb1."
 THINKING_ENVELOPE_KIND = "anth"
+# The other way: an OpenAI reasoning item rides in an Anthropic thinking block's signature.
+REASONING_ENVELOPE_KIND = "oai"
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,14 @@ class ResponsesContext:
     echo: dict = field(default_factory=dict)
 
 
-def encode_thinking_envelope(block: dict) -> str:
-    """The `encrypted_content` carrying one Anthropic thinking or redacted_thinking block, verbatim."""
-    raw = json.dumps({"k": THINKING_ENVELOPE_KIND, "d": block}, separators=(",", ":"), ensure_ascii=False)
+def encode_envelope(kind: str, data: dict) -> str:
+    """An opaque value carrying `data` across a dialect boundary: "swb1." + base64url(JSON {"k", "d"})."""
+    raw = json.dumps({"k": kind, "d": data}, separators=(",", ":"), ensure_ascii=False)
     return THINKING_ENVELOPE_PREFIX + base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
 
 
-def decode_thinking_envelope(text: object) -> dict | None:
-    """The Anthropic thinking block inside `text`, or None when it is not our well-formed envelope."""
+def decode_envelope(text: object, kind: str) -> dict | None:
+    """The data inside our envelope of `kind`, or None when `text` is not one (foreign or damaged)."""
     if not isinstance(text, str) or not text.startswith(THINKING_ENVELOPE_PREFIX):
         return None
     payload = text[len(THINKING_ENVELOPE_PREFIX) :]
@@ -54,13 +56,48 @@ def decode_thinking_envelope(text: object) -> dict | None:
         envelope = json.loads(raw.decode("utf-8"))
     except (binascii.Error, ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
-    if not isinstance(envelope, dict) or envelope.get("k") != THINKING_ENVELOPE_KIND:
+    if not isinstance(envelope, dict) or envelope.get("k") != kind:
         return None
-    block = envelope.get("d")
-    if not isinstance(block, dict):
+    data = envelope.get("d")
+    return data if isinstance(data, dict) else None
+
+
+def encode_thinking_envelope(block: dict) -> str:
+    """The `encrypted_content` carrying one Anthropic thinking or redacted_thinking block, verbatim."""
+    return encode_envelope(THINKING_ENVELOPE_KIND, block)
+
+
+def decode_thinking_envelope(text: object) -> dict | None:
+    """The Anthropic thinking block inside `text`, or None when it is not our well-formed envelope."""
+    block = decode_envelope(text, THINKING_ENVELOPE_KIND)
+    if block is None:
         return None
     if block.get("type") == "thinking" and isinstance(block.get("thinking"), str) and isinstance(block.get("signature"), str):
         return block
     if block.get("type") == "redacted_thinking" and isinstance(block.get("data"), str):
         return block
     return None
+
+
+def encode_reasoning_signature(item: dict) -> str:
+    """An Anthropic thinking block's `signature` carrying an OpenAI Responses reasoning item.
+
+    Only what the item needs to go back under `store: false` rides along (its summary, its content
+    when present, its encrypted_content), never its `rs_` id: OpenAI resolves ids against stored
+    items, and nothing is stored.
+    """
+    data = {key: item[key] for key in ("summary", "content", "encrypted_content") if item.get(key) is not None}
+    return encode_envelope(REASONING_ENVELOPE_KIND, data)
+
+
+def decode_reasoning_signature(signature: object) -> dict | None:
+    """The Responses reasoning item (`type`, `summary`, `encrypted_content`...) inside a thinking signature, or None."""
+    data = decode_envelope(signature, REASONING_ENVELOPE_KIND)
+    if data is None or not isinstance(data.get("encrypted_content"), str):
+        return None
+    summary = data.get("summary")
+    item = {"type": "reasoning", "summary": summary if isinstance(summary, list) else []}
+    if isinstance(data.get("content"), list):
+        item["content"] = data["content"]
+    item["encrypted_content"] = data["encrypted_content"]
+    return item

@@ -23,6 +23,7 @@ class Usage:
     input_tokens: int = 0  # the whole prompt: cache reads and cache writes included
     cached_tokens: int = 0  # of which read from the prompt cache
     output_tokens: int = 0
+    cache_write_tokens: int = 0  # of the prompt, written to the cache (Anthropic's cache_creation_input_tokens)
 
 
 def read_anthropic_usage(usage: Usage, payload: dict) -> None:
@@ -40,6 +41,8 @@ def read_anthropic_usage(usage: Usage, payload: dict) -> None:
         usage.input_tokens = sum(v for v in (plain, cached, written) if isinstance(v, int))
     if isinstance(cached, int):
         usage.cached_tokens = cached
+    if isinstance(written, int):
+        usage.cache_write_tokens = written
     if isinstance(counts.get("output_tokens"), int):
         usage.output_tokens = counts["output_tokens"]
 
@@ -69,6 +72,8 @@ def read_responses_usage(usage: Usage, payload: dict) -> None:
     details = counts.get("input_tokens_details")
     if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
         usage.cached_tokens = details["cached_tokens"]
+    if isinstance(details, dict) and isinstance(details.get("cache_write_tokens"), int):
+        usage.cache_write_tokens = details["cache_write_tokens"]
     if isinstance(counts.get("output_tokens"), int):
         usage.output_tokens = counts["output_tokens"]
 

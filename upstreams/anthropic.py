@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from translate.chat_to_anthropic_request import AnthropicTarget
 from upstreams import settings
 from upstreams.http import HTTPClient, UpstreamResponse
+from upstreams.keys import parse_keys
 from upstreams.openai import known_output_cap
 from upstreams.provider import Provider, ProviderDefaults, ProviderSpec
 
@@ -67,21 +68,23 @@ class AnthropicProvider(Provider):
             auto_cache=self.auto_cache,
         )
 
-    def headers(self, client_headers: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    def headers(self, client_headers: dict[str, str] | None = None, api_key: str | None = None) -> list[tuple[str, str]]:
         chosen = {"anthropic-version": ANTHROPIC_VERSION}
         for name in FORWARDED_CLIENT_HEADERS:
             value = (client_headers or {}).get(name)
             if value:
                 chosen[name] = value
         headers = [("content-type", "application/json"), *chosen.items()]
-        if self.api_key:
-            headers.append(("x-api-key", self.api_key))
+        key = api_key or self.api_key
+        if key:
+            headers.append(("x-api-key", key))
         return headers
 
     async def send(self, client: HTTPClient, body: bytes, *, model: str, extra_headers: list[tuple[str, str]] = (),
-                   client_headers: dict[str, str] | None = None, path: str | None = None) -> UpstreamResponse:
+                   client_headers: dict[str, str] | None = None, path: str | None = None,
+                   dialect: str | None = None, api_key: str | None = None) -> UpstreamResponse:
         """POST a Messages (or count_tokens, with `path`) body; returns once the response head arrived."""
-        headers = self.headers(client_headers) + list(extra_headers)
+        headers = self.headers(client_headers, api_key) + list(extra_headers)
         return await client.request("POST", self.base_url + (path or "/v1/messages"), headers, body)
 
 
@@ -101,14 +104,17 @@ def _from_env(env: Mapping[str, str], defaults: ProviderDefaults) -> AnthropicPr
     key_variable = _key_variable(env)
     # Seed 004's BASE_URL goes with its API_KEY; with our own key variable, only ours is read.
     url_variable = "BASE_URL" if key_variable == "API_KEY" and settings.text(env, "BASE_URL") else "ANTHROPIC_BASE_URL"
-    return AnthropicProvider(
+    keys = parse_keys(settings.text(env, key_variable)) if key_variable else ()
+    provider = AnthropicProvider(
         settings.url(env, url_variable, DEFAULT_BASE_URL),
-        settings.text(env, key_variable) if key_variable else None,
+        keys[0] if keys else None,
         default_max_tokens=defaults.default_max_tokens,
         max_tokens_limit=defaults.max_tokens_limit,
         system_prompt=defaults.system_prompt,
         auto_cache=settings.boolean(env, "ANTHROPIC_AUTO_CACHE", True),
     )
+    provider.use_keys(keys, defaults)
+    return provider
 
 
 SPEC = ProviderSpec(

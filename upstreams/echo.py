@@ -10,10 +10,11 @@ exercises the whole path.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 from translate.anthropic_to_chat_request import ChatTarget
 from translate.sse import encode_chat_chunk
+from upstreams.http import MemoryResponse
 from upstreams.provider import Provider, ProviderDefaults, ProviderSpec
 
 HINT = (
@@ -22,37 +23,6 @@ HINT = (
     "server), then BIG_MODEL / MIDDLE_MODEL / SMALL_MODEL as needed, and restart the proxy."
 )
 WORDS_PER_CHUNK = 8
-
-
-class MemoryResponse:
-    """An upstream response held in memory, with the surface of `upstreams.http.UpstreamResponse`."""
-
-    def __init__(self, status: int, headers: list[tuple[str, str]], chunks: list[bytes]) -> None:
-        self.status = status
-        self.headers = headers
-        self._chunks = chunks
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
-
-    async def read(self) -> bytes:
-        return b"".join(self._chunks)
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
-            yield chunk
-
-    async def aclose(self) -> None:
-        return None
-
-    async def __aenter__(self) -> MemoryResponse:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 def _last_user_text(messages: list) -> str:
@@ -87,7 +57,7 @@ class EchoProvider(Provider):
         return ChatTarget(model=model, reasoning=False)
 
     async def send(self, client: object, body: bytes, *, model: str, extra_headers: object = (), client_headers: object = None,
-                   path: str | None = None) -> MemoryResponse:
+                   path: str | None = None, dialect: str | None = None, api_key: str | None = None) -> MemoryResponse:
         request = json.loads(body)
         text = echo_reply(request)
         prompt_tokens = len(body) // 4

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from translate.anthropic_to_chat_request import ChatTarget
 from upstreams import settings
 from upstreams.http import HTTPClient
+from upstreams.keys import parse_keys
 from upstreams.openai import OpenAICompatibleProvider
 from upstreams.provider import ProviderDefaults, ProviderSpec
 
@@ -84,9 +85,9 @@ class GeminiProvider(OpenAICompatibleProvider):
     def prepare(self, body: dict) -> dict:
         return self._prepare(body)
 
-    async def auth_headers(self, client: HTTPClient) -> list[tuple[str, str]]:
+    async def auth_headers(self, client: HTTPClient, api_key: str | None) -> list[tuple[str, str]]:
         if self.credentials is None:
-            return [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
+            return [("authorization", f"Bearer {api_key}")] if api_key else []
         headers = [("authorization", f"Bearer {await self.credentials.token(client)}")]
         if self.credentials.quota_project:
             headers.append(("x-goog-user-project", self.credentials.quota_project))
@@ -100,7 +101,9 @@ def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
 def _from_env(env: Mapping[str, str], defaults: ProviderDefaults) -> GeminiProvider:
     if not settings.boolean(env, "USE_VERTEX_AUTH", False):
         base_url = settings.url(env, "GEMINI_BASE_URL", AI_STUDIO_BASE_URL)
-        return GeminiProvider(base_url, settings.text(env, "GEMINI_API_KEY"), max_tokens_limit=defaults.max_tokens_limit)
+        provider = GeminiProvider(base_url, None, max_tokens_limit=defaults.max_tokens_limit)
+        provider.use_keys(parse_keys(settings.text(env, "GEMINI_API_KEY")), defaults)
+        return provider
     # Vertex AI only: the credentials module (RS256 signing, ADC discovery) is loaded when used.
     from upstreams.google_auth import GoogleAuthError, load_credentials
 

@@ -709,3 +709,34 @@ def _decoded_headers(
         )
     kept = [(name, value) for name, value in headers if name not in ("content-encoding", "content-length")]
     return kept, _BodyDecoder(encodings[0])
+
+
+class MemoryResponse:
+    """An upstream response held in memory, with the surface of `upstreams.http.UpstreamResponse`."""
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], chunks: list[bytes]) -> None:
+        self.status = status
+        self.headers = headers
+        self._chunks = chunks
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    async def read(self) -> bytes:
+        return b"".join(self._chunks)
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> MemoryResponse:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

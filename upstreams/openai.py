@@ -16,6 +16,12 @@ Policies:
   accepted: DeepSeek, Kimi and vLLM need it on tool-call turns, while api.openai.com, Azure and
   Gemini's endpoint reject an unknown message field with a 400 (a session moved from Claude to GPT
   would die on its next turn). OPENAI_REASONING_CONTENT=auto decides by the host; on/off force it.
+- Two wires (`OPENAI_WIRE_API`): Chat Completions, or the Responses API at `{base_url}/responses`.
+  `auto` (the default) sends there the models that answer nowhere else (the codex family, the
+  `-pro` reasoning models, deep research, computer use), and, on OpenAI's own host, every request
+  of a Responses client, which then passes through untouched (hosted tools, encrypted reasoning
+  and all). `responses` sends every model there, `chat` none. Other OpenAI-compatible servers
+  mostly have no /responses, so `auto` keeps them on Chat Completions but for those models.
 """
 
 from __future__ import annotations
@@ -24,11 +30,18 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from translate.anthropic_to_chat_request import ChatTarget, is_reasoning_model
+from translate.anthropic_to_responses_request import ResponsesTarget
 from upstreams import settings
 from upstreams.http import HTTPClient, UpstreamResponse
+from upstreams.keys import parse_keys
 from upstreams.provider import Provider, ProviderDefaults, ProviderSpec
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+WIRE_APIS = ("auto", "chat", "responses")
+# Model names that answer only on the Responses API (matched anywhere in the name, lower-cased).
+RESPONSES_ONLY_MARKS = ("codex", "deep-research", "computer-use")
+# ... and the `-pro` reasoning models (gpt-5-pro, o3-pro, o1-pro, with or without a date suffix).
+RESPONSES_ONLY_PRO = ("o1-pro", "o3-pro", "gpt-5-pro", "gpt-5.1-pro", "gpt-5.2-pro", "gpt-5.5-pro")
 # Hosts whose Chat Completions reject unknown message fields such as `reasoning_content`.
 STRICT_MESSAGE_HOSTS = ("api.openai.com", ".openai.azure.com", ".azure.com", "generativelanguage.googleapis.com")
 
@@ -53,6 +66,20 @@ def known_output_cap(model: str, caps: dict[str, int] = KNOWN_OUTPUT_CAPS) -> in
     return best[1] if best else None
 
 
+def answers_only_on_responses(model: str) -> bool:
+    """True for the models OpenAI serves only on /v1/responses (RESPONSES.md 8)."""
+    name = model.lower().rsplit("/", 1)[-1]
+    if any(mark in name for mark in RESPONSES_ONLY_MARKS):
+        return True
+    return any(name == pro or name.startswith(pro + "-") for pro in RESPONSES_ONLY_PRO) or (
+        name.startswith("gpt-") and name.endswith("-pro")
+    )
+
+
+def is_openai_host(base_url: str) -> bool:
+    return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
+
+
 def accepts_unknown_message_fields(base_url: str) -> bool:
     """False for the servers known to reject a message field they do not define (OpenAI, Azure, Gemini)."""
     host = (urlsplit(base_url).hostname or "").lower()
@@ -72,11 +99,14 @@ class OpenAICompatibleProvider(Provider):
     )
 
     def __init__(self, name: str, base_url: str, api_key: str | None, *, max_tokens_limit: int | None = None,
-                 reasoning_content: bool | None = None) -> None:
+                 reasoning_content: bool | None = None, wire_api: str = "chat") -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.max_tokens_limit = max_tokens_limit
+        self.wire_api = wire_api  # one of WIRE_APIS (see the module's policies)
+        # Under `auto`, a Responses client's requests pass through to the server's own /responses.
+        self.serves_responses_clients = is_openai_host(self.base_url)
         # None: decide by the host (see the module's policies).
         self.reasoning_history_field = "reasoning_content" if (
             reasoning_content if reasoning_content is not None else accepts_unknown_message_fields(self.base_url)
@@ -91,11 +121,30 @@ class OpenAICompatibleProvider(Provider):
         return ChatTarget(model=model, reasoning=is_reasoning_model(model), max_tokens_limit=self.output_cap(model),
                           reasoning_history_field=self.reasoning_history_field)
 
+    def dialect_for(self, model: str, front: str) -> str:
+        if self.wire_api == "auto":
+            if answers_only_on_responses(model) or (front == "responses" and self.serves_responses_clients):
+                return "responses"
+            return "chat"
+        return self.wire_api
+
+    def target_for(self, model: str, dialect: str) -> ChatTarget | ResponsesTarget:
+        if dialect == "responses":
+            reasoning = is_reasoning_model(model) or answers_only_on_responses(model)
+            return ResponsesTarget(model=model, reasoning=reasoning, max_tokens_limit=self.output_cap(model))
+        return super().target_for(model, dialect)
+
+    def describe(self) -> str:
+        return self.base_url if self.wire_api == "chat" else f"{self.base_url} (wire API {self.wire_api})"
+
     def chat_url(self, model: str) -> str:
         return f"{self.base_url}/chat/completions"
 
-    async def auth_headers(self, client: HTTPClient) -> list[tuple[str, str]]:
-        return [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
+    def responses_url(self, model: str) -> str:
+        return f"{self.base_url}/responses"
+
+    async def auth_headers(self, client: HTTPClient, api_key: str | None) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {api_key}")] if api_key else []
 
     async def send(
         self,
@@ -106,14 +155,17 @@ class OpenAICompatibleProvider(Provider):
         extra_headers: list[tuple[str, str]] = (),
         client_headers: dict[str, str] | None = None,
         path: str | None = None,
+        dialect: str | None = None,
+        api_key: str | None = None,
     ) -> UpstreamResponse:
-        """POST an already-serialised chat.completions body; returns once the response head arrived.
+        """POST an already-serialised chat.completions (or responses) body; returns once the response head arrived.
 
         No client header is forwarded: the client can never inject headers upstream.
         """
         headers = [("content-type", "application/json"), ("accept", "application/json, text/event-stream")]
-        headers += await self.auth_headers(client)
-        return await client.request("POST", self.chat_url(model), headers + list(extra_headers), body)
+        headers += await self.auth_headers(client, api_key or self.api_key)
+        url = self.responses_url(model) if dialect == "responses" else self.chat_url(model)
+        return await client.request("POST", url, headers + list(extra_headers), body)
 
 
 def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
@@ -121,13 +173,24 @@ def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
 
 
 def _from_env(env: Mapping[str, str], defaults: ProviderDefaults) -> OpenAICompatibleProvider:
-    return OpenAICompatibleProvider(
+    provider = OpenAICompatibleProvider(
         "openai",
         settings.url(env, "OPENAI_BASE_URL", DEFAULT_BASE_URL),
-        settings.text(env, "OPENAI_API_KEY"),
+        None,
         max_tokens_limit=defaults.max_tokens_limit,
         reasoning_content=_reasoning_content_setting(env),
+        wire_api=wire_api_setting(env, "OPENAI_WIRE_API"),
     )
+    provider.use_keys(parse_keys(settings.text(env, "OPENAI_API_KEY")), defaults)
+    return provider
+
+
+def wire_api_setting(env: Mapping[str, str], name: str) -> str:
+    """OPENAI_WIRE_API / AZURE_WIRE_API: auto (the default), chat or responses."""
+    value = (settings.text(env, name) or "auto").lower()
+    if value not in WIRE_APIS:
+        raise settings.ConfigError(f"{name} must be one of {', '.join(WIRE_APIS)}, not {value!r}")
+    return value
 
 
 def _reasoning_content_setting(env: Mapping[str, str]) -> bool | None:
@@ -140,7 +203,7 @@ def _reasoning_content_setting(env: Mapping[str, str]) -> bool | None:
 SPEC = ProviderSpec(
     name="openai",
     dialect="chat",
-    variables="OPENAI_API_KEY (and OPENAI_BASE_URL for other OpenAI-compatible servers)",
+    variables="OPENAI_API_KEY (and OPENAI_BASE_URL for other OpenAI-compatible servers; OPENAI_WIRE_API)",
     configured=_configured,
     from_env=_from_env,
     tier_defaults=("gpt-4.1", "gpt-4.1-mini"),

@@ -7,7 +7,9 @@ the modules; nothing else in the program names a provider.
 
 Policies:
 - A provider opens no sockets: `send` goes through the shared pooled client it is handed.
-- A provider speaks one dialect (`chat` or `anthropic`). Its quirks are small pure steps on an
+- A provider speaks one dialect (`chat` or `anthropic`), or, like OpenAI, chooses per model and
+  front between two (`dialect_for`: Chat Completions, or the Responses API for the models that
+  answer only there). Its quirks are small pure steps on an
   already-translated body (`prepare`) or on the target the translator shapes the body for
   (`target`), so the dialect translators stay provider-neutral.
 - A module imports its heavy dependencies (Google credentials, Gemini schema cleaning) only when it
@@ -19,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from upstreams.keys import KeyPool
+
 
 @dataclass(frozen=True)
 class ProviderDefaults:
@@ -28,6 +32,8 @@ class ProviderDefaults:
     max_tokens_limit: int | None = None  # MAX_TOKENS_LIMIT
     default_max_tokens: int = 16384  # DEFAULT_MAX_TOKENS
     system_prompt: str | None = None  # SYSTEM_PROMPT
+    quota_cooldown: float = 3600.0  # KEY_QUOTA_COOLDOWN: how long a key whose quota is spent rests
+    rate_limit_cooldown: float = 10.0  # KEY_RATE_LIMIT_COOLDOWN: a rate-limited key's rest without retry-after
 
 
 class Provider:
@@ -40,7 +46,10 @@ class Provider:
     name: str = ""
     dialect: str = ""  # "chat" or "anthropic"
     base_url: str = ""
-    api_key: str | None = None
+    api_key: str | None = None  # the first key when there are several
+    # Several keys (a comma-separated list): spread over and rested when refused (upstreams/keys.py).
+    # None with one key, which behaves as it always did: every answer goes to the client as it came.
+    keys: KeyPool | None = None
     # Model names listed by GET /v1/models.
     well_known_models: tuple[str, ...] = ()
     # True when `prepare` changes requests: then same-dialect (passthrough) requests go through it too.
@@ -54,11 +63,29 @@ class Provider:
 
     def secrets(self) -> list[str]:
         """Every secret this provider holds, so logs and error messages can hide them."""
+        if self.keys is not None:
+            return self.keys.secrets()
         return [self.api_key] if self.api_key else []
+
+    def use_keys(self, keys: tuple[str, ...], defaults: ProviderDefaults) -> None:
+        """Take the keys of a comma-separated key setting: the first is `api_key`; two or more make a pool."""
+        self.api_key = keys[0] if keys else None
+        self.keys = KeyPool(keys, provider=self.name, quota_cooldown=defaults.quota_cooldown,
+                            rate_limit_cooldown=defaults.rate_limit_cooldown) if len(keys) > 1 else None
 
     def target(self, model: str) -> object:
         """What the translator into this provider's dialect should shape a request for `model` to."""
         raise NotImplementedError
+
+    def dialect_for(self, model: str, front: str) -> str:
+        """The dialect a request for `model` from a client of the `front` dialect goes upstream in."""
+        return self.dialect
+
+    def target_for(self, model: str, dialect: str) -> object:
+        """`target(model)` for a request going upstream in `dialect` (one `dialect_for` chose)."""
+        if dialect != self.dialect:
+            raise ValueError(f"provider {self.name} does not speak the {dialect} dialect")
+        return self.target(model)
 
     def upstream_model(self, model: str) -> str:
         """The model name as this provider wants it in the body."""
@@ -68,8 +95,10 @@ class Provider:
         """This provider's quirks, applied to a request body already in its dialect."""
         return body
 
-    async def send(self, client, body: bytes, *, model: str, extra_headers=(), client_headers=None, path: str | None = None):
-        """POST a serialised request; returns the response once its head arrived (an UpstreamResponse)."""
+    async def send(self, client, body: bytes, *, model: str, extra_headers=(), client_headers=None, path: str | None = None,
+                   dialect: str | None = None, api_key: str | None = None):
+        """POST a serialised request (in `dialect`, default the provider's own; with `api_key`, default
+        `self.api_key`); returns the response once its head arrived (an UpstreamResponse)."""
         raise NotImplementedError
 
 

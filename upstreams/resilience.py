@@ -85,8 +85,11 @@ async def send_with_retries(
         except ProxyError as error:
             if not error.retryable or attempt >= policy.max_retries:
                 raise
-            delay = policy.delay(attempt, None, jitter())
-            reason = "connect"
+            # Every key resting (upstreams/keys.py) says when the first is usable again.
+            delay = policy.delay(attempt, parse_retry_after(error.retry_after), jitter())
+            if delay is None:
+                raise
+            reason = "connect" if error.retry_after is None else "keys_resting"
         else:
             if response.status not in RETRYABLE_STATUSES:
                 return response

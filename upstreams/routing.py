@@ -36,6 +36,8 @@ class Route:
     model: str
     requested: str
     configured: bool = True
+    # The dialect the request goes upstream in (the provider's `dialect_for`); "" until the gateway sets it.
+    dialect: str = ""
 
 
 @dataclass(frozen=True)
