@@ -132,6 +132,54 @@ def anthropic_stream_events(model: str, text_events: int) -> list[bytes]:
     return events
 
 
+def responses_answer(model: str) -> bytes:
+    return _dumps(_response_object(model, "completed", [{
+        "type": "message", "id": "msg_bench", "role": "assistant", "status": "completed",
+        "content": [{"type": "output_text", "text": JSON_ANSWER, "annotations": []}],
+    }], len(WORDS) * 3))
+
+
+def _response_object(model: str, status: str, output: list, output_tokens: int) -> dict:
+    return {
+        "id": "resp_bench", "object": "response", "created_at": CREATED, "status": status, "model": model,
+        "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        "usage": {"input_tokens": INPUT_TOKENS, "input_tokens_details": {"cached_tokens": 0},
+                  "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
+                  "total_tokens": INPUT_TOKENS + output_tokens},
+    }
+
+
+def responses_stream_events(model: str, text_events: int) -> list[bytes]:
+    """created, in_progress, one message item of `text_events` text deltas, completed (OpenAI's order)."""
+    sequence = iter(range(1 << 30))
+
+    def event(value: dict) -> bytes:
+        value = dict(value, sequence_number=next(sequence))
+        return b"event: " + value["type"].encode() + b"\ndata: " + _dumps(value) + b"\n\n"
+
+    shell = _response_object(model, "in_progress", [], 0)
+    at = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+    item = {"type": "message", "id": "msg_bench", "role": "assistant", "status": "in_progress", "content": []}
+    text = "".join(WORDS[i % len(WORDS)] for i in range(text_events))
+    part = {"type": "output_text", "text": text, "annotations": []}
+    events = [
+        event({"type": "response.created", "response": shell}),
+        event({"type": "response.in_progress", "response": shell}),
+        event({"type": "response.output_item.added", "output_index": 0, "item": item}),
+        event({"type": "response.content_part.added", **at, "part": dict(part, text="")}),
+    ]
+    events += [event({"type": "response.output_text.delta", **at, "delta": WORDS[i % len(WORDS)], "logprobs": []})
+               for i in range(text_events)]
+    done_item = dict(item, status="completed", content=[part])
+    events += [
+        event({"type": "response.output_text.done", **at, "text": text, "logprobs": []}),
+        event({"type": "response.content_part.done", **at, "part": part}),
+        event({"type": "response.output_item.done", "output_index": 0, "item": done_item}),
+        event({"type": "response.completed", "response": _response_object(model, "completed", [done_item], text_events)}),
+    ]
+    return events
+
+
 class Answer:
     """Precomputed bytes for one kind of request: `writes[0]` carries the head; `pace` seconds between writes."""
 
@@ -143,7 +191,7 @@ class Answer:
 
 
 def build_answer(dialect: str, model: bytes, stream: bool, events_per_write: int) -> Answer:
-    """The answer for a request on `dialect` ("openai", "anthropic" or "count") naming `model`."""
+    """The answer for a request on `dialect` ("openai", "responses", "anthropic" or "count") naming `model`."""
     name = model.decode("utf-8", "replace")
     if dialect == "count":
         return Answer([_json_response(_dumps({"input_tokens": 18000}))])
@@ -152,11 +200,12 @@ def build_answer(dialect: str, model: bytes, stream: bool, events_per_write: int
         error = {"error": {"message": f"fake upstream: unknown model {name!r} (use bench-json or bench-s<N>)"}}
         return Answer([_json_response(_dumps(error), status=404)])
     if not stream:
-        body = openai_completion(name) if dialect == "openai" else anthropic_message(name)
+        body = {"openai": openai_completion, "responses": responses_answer, "anthropic": anthropic_message}[dialect](name)
         return Answer([_json_response(body)])
     text_events = int(kind.group(2)) if kind.group(2) else 1
     pace = int(kind.group(3)) / 1000 if kind.group(3) else 0.0
-    events = openai_stream_events(name, text_events) if dialect == "openai" else anthropic_stream_events(name, text_events)
+    streams = {"openai": openai_stream_events, "responses": responses_stream_events, "anthropic": anthropic_stream_events}
+    events = streams[dialect](name, text_events)
     frames = [_frame(e) for e in events]
     groups = [b"".join(frames[i : i + events_per_write]) for i in range(0, len(frames), events_per_write)]
     groups[0] = SSE_HEAD + groups[0]
@@ -257,6 +306,8 @@ class UpstreamProtocol(asyncio.Protocol):
             return HEALTH if path in (b"/health", b"/") else NOT_FOUND
         if path.endswith(b"/chat/completions"):
             dialect = "openai"
+        elif path.endswith(b"/responses"):
+            dialect = "responses"
         elif path.endswith(b"/v1/messages/count_tokens"):
             dialect = "count"
         elif path.endswith(b"/v1/messages"):

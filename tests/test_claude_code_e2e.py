@@ -1,4 +1,4 @@
-"""End to end: the real Claude Code CLI, through switchboard, to an OpenAI-dialect fake upstream.
+"""End to end: the real Claude Code CLI, through switchboard, to fake OpenAI upstreams (Chat Completions, Responses).
 
 Claude Code runs as a subprocess (`claude -p ...`) with an MCP stdio server (tests/mcp_stdio_server.py)
 offering ~40 tools. Claude Code defers MCP tools behind its `ToolSearch` tool: they are not in `tools`
@@ -27,7 +27,20 @@ from pathlib import Path
 
 import pytest
 
-from fake_upstream import FakeUpstream, Received, Reply, RunningProxy, chunk, completion, frames
+from fake_upstream import (
+    FakeUpstream,
+    Received,
+    Reply,
+    RunningProxy,
+    chunk,
+    completion,
+    frames,
+    function_call_item,
+    message_item,
+    reasoning_item,
+    responses_answer,
+    responses_reply,
+)
 
 MCP_SERVER = Path(__file__).with_name("mcp_stdio_server.py")
 WEATHER_TOOL = "mcp__fake__weather"
@@ -259,3 +272,99 @@ def test_claude_code_loads_a_deferred_mcp_tool_through_tool_search(tmp_path):
     # The MCP server's answer reached the model as a `tool` message.
     tool_texts = [m.get("content") for body in requests for m in body.get("messages") or [] if m.get("role") == "tool"]
     assert any("Sunny, 21C in Paris" in json.dumps(text) for text in tool_texts), f"tool messages upstream: {tool_texts}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The same session on a Responses-only model (gpt-5-codex on OpenAI's /v1/responses)
+# ---------------------------------------------------------------------------------------------
+
+
+class FakeResponsesModel(FakeModel):
+    """The same plan, answered on the Responses API: each call comes with a reasoning item whose
+    `encrypted_content` names the call, as OpenAI's would (opaque, to be sent back unchanged)."""
+
+    def __call__(self, received: Received) -> Reply:
+        body = received.json()
+        items = body.get("input") or []
+        with self._lock:
+            self._requests += 1
+            if self._requests >= self.PATIENCE:
+                return self.answer(body, [message_item("Giving up: the conversation loops.")])
+        tool_names = [tool.get("name") for tool in body.get("tools") or []]
+        answered = answered_items(items)
+        if WEATHER_TOOL in answered:
+            return self.answer(body, [message_item("It is sunny in Paris.")])
+        if "ToolSearch" in answered:
+            return self.call(body, WEATHER_TOOL, {"city": "Paris"})
+        if "ToolSearch" in tool_names:
+            return self.call(body, "ToolSearch", {"query": f"select:{WEATHER_TOOL}"})
+        return self.answer(body, [message_item("Weather in Paris")])
+
+    def call(self, body: dict, name: str, arguments: dict) -> Reply:
+        call_id = self.new_call_id()
+        reasoning = reasoning_item([f"I should call {name}."], f"enc-{call_id}", item_id=f"rs_{call_id}")
+        return self.answer(body, [reasoning, function_call_item(name, arguments, call_id, item_id=f"fc_{call_id}")])
+
+    @staticmethod
+    def answer(body: dict, items: list[dict]) -> Reply:
+        return responses_reply(responses_answer(items, model=body.get("model", "gpt-5-codex")), body.get("stream") is True)
+
+
+def answered_items(items: list[dict]) -> list[str]:
+    """The functions whose outputs end the input: the function_call_output items after the last call's turn."""
+    names = {item.get("call_id"): item.get("name") for item in items if item.get("type") == "function_call"}
+    outputs: list[str] = []
+    for item in reversed(items):
+        kind = item.get("type")
+        if kind == "function_call_output":
+            outputs.append(item.get("call_id"))
+        elif kind in ("function_call", "reasoning") or item.get("role") == "assistant":
+            break
+    return [names[call_id] for call_id in outputs if call_id in names]
+
+
+def test_claude_code_on_a_responses_only_model_keeps_its_reasoning_across_tool_calls(tmp_path):
+    """Claude Code -> switchboard -> gpt-5-codex on /v1/responses: ToolSearch, the MCP tool, then text.
+
+    Every call came with a reasoning item; on each later turn that item goes back (its
+    encrypted_content unchanged, without its rs_ id) right before its call: the model keeps its chain of
+    thought across tool calls, with no state in the gateway.
+    """
+    claude = claude_binary()
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    mcp_config = tmp_path / "mcp.json"
+    mcp_config.write_text(json.dumps({
+        "mcpServers": {"fake": {"type": "stdio", "command": sys.executable, "args": [str(MCP_SERVER)]}}
+    }))
+    args = ["-p", PROMPT, "--mcp-config", str(mcp_config), "--strict-mcp-config", "--allowedTools", WEATHER_TOOL]
+    with FakeUpstream(FakeResponsesModel()) as upstream, RunningProxy({
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": upstream.url + "/v1",
+        "PREFERRED_PROVIDER": "openai",
+        "BIG_MODEL": "gpt-5-codex",
+        "SMALL_MODEL": "gpt-5.1-codex-mini",
+    }) as proxy:
+        run = run_claude(claude, args, cwd=work, env=claude_env(home, proxy.url), timeout=CLAUDE_TIMEOUT)
+        received = list(upstream.requests)
+
+    paths = {request.path for request in received}
+    bodies = [request.json() for request in received]
+    output = f"stdout:\n{run.stdout}\nstderr:\n{run.stderr[-4000:]}\nupstream paths: {paths}"
+    assert run.returncode == 0, f"claude exited with {run.returncode}\n{output}"
+    assert "sunny" in run.stdout.lower(), output
+    assert paths == {"/v1/responses"}, output
+    assert all(body["store"] is False for body in bodies)
+
+    # The turn carrying the weather result also carries both earlier calls, each after its reasoning.
+    final = [body for body in bodies if WEATHER_TOOL in answered_items(body.get("input") or [])]
+    assert final, f"no request carried the weather result\n{output}"
+    items = final[-1]["input"]
+    calls = [(position, item) for position, item in enumerate(items) if item.get("type") == "function_call"]
+    assert [item["name"] for _, item in calls] == ["ToolSearch", WEATHER_TOOL], json.dumps(items)[:3000]
+    for position, call in calls:
+        reasoning = items[position - 1]
+        assert reasoning.get("type") == "reasoning", json.dumps(items)[:3000]
+        assert reasoning["encrypted_content"] == f"enc-{call['call_id']}"
+        assert "id" not in reasoning and "id" not in call

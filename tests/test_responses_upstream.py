@@ -281,3 +281,57 @@ def test_a_responses_client_passes_through_untouched(stream):
     assert sent.path == "/v1/responses"
     assert sent.json() == request  # hosted tools and all: nothing rewritten
     assert received_bytes == (b"".join(frames) if stream else raw_whole)
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals cured by sending again without what was refused
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_unverified_organisation_is_asked_again_without_reasoning_summaries():
+    refused = Reply.json({"error": {"message": "Your organization must be verified to generate reasoning summaries.",
+                                    "type": "invalid_request_error", "param": "reasoning.summary",
+                                    "code": "unsupported_value"}}, status=400)
+    answers = [refused, responses_reply(responses_answer([message_item("one")]), False),
+               responses_reply(responses_answer([message_item("two")]), False)]
+    options = dict(model="openai/gpt-5-codex", max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 2000},
+                   messages=[{"role": "user", "content": "Hi"}])
+    with FakeUpstream(answers) as upstream, RunningProxy(openai_env(upstream)) as proxy:
+        first = claude(proxy).messages.create(**options)
+        second = claude(proxy).messages.create(**options)
+    assert (first.content[0].text, second.content[0].text) == ("one", "two")
+    sent = [received.json()["reasoning"] for received in upstream.requests]
+    assert "summary" in sent[0] and "summary" not in sent[1]
+    assert "summary" not in sent[2]  # not asked for again: no second refusal
+    assert len(upstream.requests) == 3
+
+
+def test_reasoning_openai_cannot_decrypt_is_left_out_and_the_request_sent_again():
+    refused = Reply.json({"error": {"message": "The encrypted content could not be decrypted.",
+                                    "type": "invalid_request_error", "param": None,
+                                    "code": "invalid_encrypted_content"}}, status=400)
+    first = thinking_then_call()
+    with FakeUpstream([responses_reply(first, False), refused, responses_reply(responses_answer([message_item("ok")]), False)]) \
+            as upstream, RunningProxy(openai_env(upstream)) as proxy:
+        sdk = claude(proxy)
+        options = dict(model="openai/gpt-5-codex", max_tokens=4000, tools=[WEATHER_TOOL])
+        reply = sdk.messages.create(messages=[{"role": "user", "content": "Weather?"}], **options)
+        final = sdk.messages.create(messages=[
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in reply.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_w1", "content": "Sunny"}]},
+        ], **options)
+    assert final.content[0].text == "ok"
+    kinds = [[item.get("type") for item in received.json()["input"]] for received in upstream.requests[1:]]
+    assert kinds == [["message", "reasoning", "function_call", "function_call_output"],
+                     ["message", "function_call", "function_call_output"]]
+
+
+def test_another_400_reaches_the_client_as_it_came():
+    refused = Reply.json({"error": {"message": "Invalid value for 'tools[0].name'.", "type": "invalid_request_error",
+                                    "param": "tools[0].name", "code": "invalid_value"}}, status=400)
+    with FakeUpstream([refused]) as upstream, RunningProxy(openai_env(upstream)) as proxy:
+        with pytest.raises(anthropic.BadRequestError) as raised:
+            claude(proxy).messages.create(model="openai/gpt-5-codex", max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
+    assert "tools[0].name" in str(raised.value)
+    assert len(upstream.requests) == 1

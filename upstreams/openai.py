@@ -22,19 +22,30 @@ Policies:
   of a Responses client, which then passes through untouched (hosted tools, encrypted reasoning
   and all). `responses` sends every model there, `chat` none. Other OpenAI-compatible servers
   mostly have no /responses, so `auto` keeps them on Chat Completions but for those models.
+- Two refusals of the Responses API are answered by sending again, once, without what was refused
+  (`responses_retry_body`): an organisation not verified for reasoning summaries gets a 400 on
+  `reasoning.summary` (then no summary is asked for again by this process), and reasoning that
+  OpenAI can no longer decrypt (`invalid_encrypted_content`, e.g. after a key moved to another
+  organisation) is left out of the history.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from translate.anthropic_to_chat_request import ChatTarget, is_reasoning_model
 from translate.anthropic_to_responses_request import ResponsesTarget
 from upstreams import settings
-from upstreams.http import HTTPClient, UpstreamResponse
+from translate.errors import upstream_error_message
+from translate.sse import dumps
+from upstreams.http import HTTPClient, MemoryResponse, UpstreamResponse
 from upstreams.keys import parse_keys
 from upstreams.provider import Provider, ProviderDefaults, ProviderSpec
+
+log = logging.getLogger("switchboard.openai")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 WIRE_APIS = ("auto", "chat", "responses")
@@ -76,6 +87,29 @@ def answers_only_on_responses(model: str) -> bool:
     )
 
 
+def responses_retry_body(body: bytes, error: bytes) -> tuple[bytes, str] | None:
+    """(the request to send again, what was left out) when a Responses 400 names a refusal that
+    leaving something out cures (see the module's policies); None for any other 400."""
+    message, code, param = upstream_error_message(error)
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(request, dict):
+        return None
+    reasoning = request.get("reasoning")
+    if param == "reasoning.summary" and isinstance(reasoning, dict) and "summary" in reasoning:
+        request["reasoning"] = {key: value for key, value in reasoning.items() if key != "summary"}
+        return dumps(request).encode(), "reasoning.summary"
+    items = request.get("input")
+    if code == "invalid_encrypted_content" and isinstance(items, list):
+        kept = [item for item in items if not (isinstance(item, dict) and item.get("type") == "reasoning")]
+        if len(kept) < len(items):
+            request["input"] = kept
+            return dumps(request).encode(), "reasoning items"
+    return None
+
+
 def is_openai_host(base_url: str) -> bool:
     return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
 
@@ -107,6 +141,7 @@ class OpenAICompatibleProvider(Provider):
         self.wire_api = wire_api  # one of WIRE_APIS (see the module's policies)
         # Under `auto`, a Responses client's requests pass through to the server's own /responses.
         self.serves_responses_clients = is_openai_host(self.base_url)
+        self.reasoning_summary_refused = False  # this organisation may not ask for reasoning summaries
         # None: decide by the host (see the module's policies).
         self.reasoning_history_field = "reasoning_content" if (
             reasoning_content if reasoning_content is not None else accepts_unknown_message_fields(self.base_url)
@@ -164,8 +199,30 @@ class OpenAICompatibleProvider(Provider):
         """
         headers = [("content-type", "application/json"), ("accept", "application/json, text/event-stream")]
         headers += await self.auth_headers(client, api_key or self.api_key)
-        url = self.responses_url(model) if dialect == "responses" else self.chat_url(model)
-        return await client.request("POST", url, headers + list(extra_headers), body)
+        headers += list(extra_headers)
+        if dialect != "responses":
+            return await client.request("POST", self.chat_url(model), headers, body)
+        url = self.responses_url(model)
+        response = await client.request("POST", url, headers, body)
+        if response.status != 400:
+            return response
+        async with response:
+            raw = await response.read()
+        retry = responses_retry_body(body, raw)
+        if retry is None:
+            return MemoryResponse(response.status, response.headers, [raw])
+        body, left_out = retry
+        if left_out == "reasoning.summary":
+            self.reasoning_summary_refused = True
+        log.warning("%s refused the request (%s); sending it again without %s", self.name,
+                    upstream_error_message(raw)[0][:200], left_out)
+        return await client.request("POST", url, headers, body)
+
+    def prepare(self, body: dict) -> dict:
+        reasoning = body.get("reasoning")  # only Responses bodies have it (Chat's is `reasoning_effort`)
+        if self.reasoning_summary_refused and isinstance(reasoning, dict) and "summary" in reasoning:
+            body = dict(body, reasoning={key: value for key, value in reasoning.items() if key != "summary"})
+        return body
 
 
 def _configured(env: Mapping[str, str], defaults: ProviderDefaults) -> bool:
