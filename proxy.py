@@ -31,6 +31,11 @@ __all__ = ["VERSION", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["usage"]:
+        from server.ledger import main as usage  # `python proxy.py usage --since 7d`: the ledger as a table
+
+        return usage(argv[1:])
     parser = argparse.ArgumentParser(prog="switchboard", description="Anthropic/OpenAI API gateway.")
     parser.add_argument("--host", help="address to listen on (HOST, default 127.0.0.1)")
     parser.add_argument("--port", help="port to listen on (PORT, default 8082)")
@@ -57,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             server = Server(config)
         except OSError as error:
             raise ConfigError(f"SSL_CERT_FILE: cannot load the CA bundle: {error}") from None
+        check_usage_ledger(config)
     except ConfigError as error:
         print(f"switchboard: configuration error: {error}", file=sys.stderr)
         return 2
@@ -72,6 +78,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"switchboard: cannot listen on {config.host}:{config.port}: {error.strerror}", file=sys.stderr)
         return 1
     return 0
+
+
+def check_usage_ledger(config: Config) -> None:
+    """An explicit USAGE_DB that cannot be used stops the start (exit 2), before any worker forks."""
+    if config.usage_db is None or config.usage_db.lower() == "off":
+        return
+    from server.ledger import LedgerError, open_ledger
+
+    try:
+        ledger = open_ledger(config.usage_db, explicit=True)
+    except LedgerError as error:
+        raise ConfigError(str(error)) from None
+    if ledger is not None:
+        ledger.close()
 
 
 if __name__ == "__main__":

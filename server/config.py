@@ -9,12 +9,16 @@ Policies:
 - The seed proxies' names keep working, so a user migrating keeps their `.env`: ANTHROPIC_AUTH_TOKEN
   is an inbound key beside PROXY_API_KEY, LOG_FILE_PATTERN names the rotated log files, MODEL_NAME is
   the model of a request that names none (the README's "Coming from another proxy" maps them all).
+- Inbound keys may be named (`PROXY_API_KEY=alice:sk-...,ci:sk-...`; an unnamed key is `default`):
+  the name is the client in the access log, the metrics, the usage ledger and its budgets.
+  `ADMIN_API_KEY` keys (named `admin` unless named) also see every client's usage.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -23,6 +27,7 @@ from upstreams import settings
 from upstreams.outbound_proxy import ProxySettings
 from upstreams.provider import Provider, ProviderDefaults
 from upstreams.registry import provider_specs, spec_named
+from upstreams.request_class import RequestClassRoutes
 from upstreams.settings import ConfigError
 
 __all__ = ["VERSION", "Config", "ConfigError", "load_environment", "parse_env_file"]
@@ -96,13 +101,75 @@ def _aliases(env: Mapping[str, str]) -> dict[str, str]:
     return aliases
 
 
-def _inbound_keys(env: Mapping[str, str]) -> tuple[str, ...]:
-    """PROXY_API_KEY (a comma-separated list) and ANTHROPIC_AUTH_TOKEN (one token, as seed 000 has it)."""
-    keys = [key.strip() for key in env.get("PROXY_API_KEY", "").split(",") if key.strip()]
+CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+
+
+@dataclass(frozen=True)
+class InboundKey:
+    """A key clients may send, and who sends it."""
+
+    client: str  # "default" for an unnamed key
+    key: str
+    admin: bool = False  # sees every client's usage (ADMIN_API_KEY)
+
+    def __repr__(self) -> str:
+        return f"InboundKey({self.client!r}, admin={self.admin})"  # never the key
+
+
+def _named_keys(value: str, *, default_name: str, admin: bool) -> list[InboundKey]:
+    """`name:key` or `key` entries, comma-separated. A key holding a colon must be named."""
+    keys = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        name, colon, key = entry.partition(":")
+        if colon and CLIENT_NAME.fullmatch(name) and key:
+            keys.append(InboundKey(name, key, admin))
+        else:
+            keys.append(InboundKey(default_name, entry, admin))
+    return keys
+
+
+def _inbound_keys(env: Mapping[str, str]) -> tuple[InboundKey, ...]:
+    """PROXY_API_KEY and ADMIN_API_KEY (comma-separated, optionally named), and ANTHROPIC_AUTH_TOKEN
+    (one token, as seed 000 has it)."""
+    keys = _named_keys(env.get("PROXY_API_KEY", ""), default_name="default", admin=False)
     token = settings.text(env, "ANTHROPIC_AUTH_TOKEN")
-    if token and token not in keys:
-        keys.append(token)
+    if token and token not in {key.key for key in keys}:
+        keys.append(InboundKey("default", token))
+    keys += _named_keys(env.get("ADMIN_API_KEY", ""), default_name="admin", admin=True)
     return tuple(keys)
+
+
+@dataclass(frozen=True)
+class TokenBudgets:
+    """CLIENT_DAILY_TOKEN_LIMIT: tokens a client may use per UTC day, for all clients and per client."""
+
+    everyone: int | None = None
+    per_client: dict[str, int] = field(default_factory=dict)
+
+    def limit_for(self, client: str) -> int | None:
+        return self.per_client.get(client, self.everyone)
+
+    def any(self) -> bool:
+        return self.everyone is not None or bool(self.per_client)
+
+
+def _token_budgets(env: Mapping[str, str]) -> TokenBudgets:
+    """`2000000` (every client), `alice=2000000,ci=500000` (those clients), or both."""
+    raw = settings.text(env, "CLIENT_DAILY_TOKEN_LIMIT") or ""
+    everyone, per_client = None, {}
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        name, equals, number = entry.rpartition("=")
+        if not number.strip().isdigit() or (equals and not CLIENT_NAME.fullmatch(name.strip())):
+            raise ConfigError(f"CLIENT_DAILY_TOKEN_LIMIT entry {entry!r} is not a token count or client=count")
+        if equals:
+            per_client[name.strip()] = int(number)
+        else:
+            everyone = int(number)
+    return TokenBudgets(everyone, per_client)
 
 
 def _log_file_pattern(env: Mapping[str, str]) -> str | None:
@@ -132,7 +199,7 @@ class Config:
     log_file: str | None = None
     log_file_backup_count: int = 7
     log_file_pattern: str | None = None  # LOG_FILE_PATTERN: strftime name of the rotated files
-    proxy_api_keys: tuple[str, ...] = ()  # PROXY_API_KEY entries and ANTHROPIC_AUTH_TOKEN
+    inbound_keys: tuple[InboundKey, ...] = ()  # PROXY_API_KEY, ADMIN_API_KEY entries and ANTHROPIC_AUTH_TOKEN
     default_model: str | None = None  # MODEL_NAME: for a request without a model
     allow_anonymous: bool = False
     # Providers, each built by its module from the settings, by name (the built-in echo included).
@@ -167,6 +234,15 @@ class Config:
     workers: int = 1
     shutdown_grace: float = 30 * SECONDS
     ssl_cert_file: str | None = None
+    route_classes: RequestClassRoutes = field(default_factory=RequestClassRoutes)  # ROUTE_*
+    usage_db: str | None = None  # USAGE_DB as given (None: the default file; "off": no ledger)
+    token_budgets: TokenBudgets = field(default_factory=TokenBudgets)  # CLIENT_DAILY_TOKEN_LIMIT
+    dashboard: bool = True  # DASHBOARD=off removes /dashboard
+
+    @property
+    def proxy_api_keys(self) -> tuple[str, ...]:
+        """Every inbound key (admin keys included): a request offering one of them is let in."""
+        return tuple(key.key for key in self.inbound_keys)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -211,6 +287,9 @@ class Config:
             # promise). A BIG_MODEL=gpt-4.1 left from another provider's .env must not reach Anthropic.
             ignored_tiers = tuple(name for name in ("BIG_MODEL", "MIDDLE_MODEL", "SMALL_MODEL") if text(name))
             big = middle = small = None
+        budgets = _token_budgets(env)
+        if budgets.any() and (text("USAGE_DB") or "").lower() == "off":
+            raise ConfigError("CLIENT_DAILY_TOKEN_LIMIT needs the usage ledger, and USAGE_DB is off")
         ssl_cert_file = text("SSL_CERT_FILE")
         if ssl_cert_file and not os.path.isfile(ssl_cert_file):
             raise ConfigError(f"SSL_CERT_FILE={ssl_cert_file!r} does not exist")
@@ -221,7 +300,7 @@ class Config:
             log_file=text("LOG_FILE"),
             log_file_backup_count=settings.integer(env, "LOG_FILE_BACKUP_COUNT", 7),
             log_file_pattern=_log_file_pattern(env),
-            proxy_api_keys=_inbound_keys(env),
+            inbound_keys=_inbound_keys(env),
             default_model=text("MODEL_NAME"),
             allow_anonymous=settings.boolean(env, "ALLOW_ANONYMOUS", False),
             providers=providers,
@@ -255,6 +334,10 @@ class Config:
             workers=settings.integer(env, "WORKERS", 1, minimum=1, maximum=64),
             shutdown_grace=settings.seconds(env, "SHUTDOWN_GRACE", 30 * SECONDS),
             ssl_cert_file=ssl_cert_file,
+            route_classes=RequestClassRoutes.from_env(env),
+            usage_db=text("USAGE_DB"),
+            token_budgets=budgets,
+            dashboard=(text("DASHBOARD") or "on").lower() not in ("off", "false", "0", "no"),
         )
 
     def secrets(self) -> list[str]:

@@ -109,6 +109,9 @@ class Request:
     query: str = ""  # after the `?` of the target, raw (routing ignores it)
     model_defaulted: bool = False  # the body named no model: MODEL_NAME was put in (the raw body lacks it)
     upstream: object | None = None  # the upstream response being read (an UpstreamResponse), to abort at once
+    client: str = "-"  # who sent it: the name of its inbound key ("default" unnamed or without keys)
+    admin: bool = False  # its key is an ADMIN_API_KEY (or no key is configured): sees every client's usage
+    route_rule: str = "default"  # what chose the route: a request-class rule (ROUTE_*), else "default"
 
 
 def error_response(front: Dialect, error: ProxyError) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -27,11 +27,11 @@ import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 
-from server.config import VERSION, Config
+from server.config import VERSION, Config, InboundKey
 from server.connection import JSON_HEADERS, SSE_HEADERS, Request, ResponseWriter
 from server.logs import Redactor
 from server.metrics import Metrics
-from translate.dialects import DIALECTS, ResponseIds, StreamTranslator, hops_between, open_exchange
+from translate.dialects import HUB, DIALECTS, ResponseIds, StreamTranslator, hops_between, hub_target, open_exchange
 from translate.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -49,6 +49,7 @@ from translate.validate import validate_count_tokens_request
 from upstreams.http import ClientSettings, HTTPClient, MemoryResponse
 from upstreams.keys import STATUSES_ABOUT_THE_KEY, PoolKey, Verdict
 from upstreams.provider import Provider
+from upstreams.request_class import RULE_SETTINGS, choose_route_rule
 from upstreams.registry import provider_specs, spec_named
 from upstreams.resilience import ConcurrencyLimiter, RetryPolicy, send_with_retries
 from upstreams.routing import Route, RoutingTable, resolve_route
@@ -59,6 +60,8 @@ access_log = logging.getLogger("switchboard.access")
 
 # Marks every request the proxy sends upstream; a request arriving with this proxy's own mark is a loop.
 LOOP_HEADER = "x-switchboard-hop"
+# Who a request is when no inbound key is configured (loopback, or ALLOW_ANONYMOUS): one client that sees all.
+KEYLESS = InboundKey("default", "", admin=True)
 # Upstream response headers worth passing back to the client (rate-limit state, retry hints).
 FORWARDED_RESPONSE_HEADER_PREFIXES = ("retry-after", "anthropic-ratelimit-", "x-ratelimit-")
 # After a translated stream finished, the upstream's last bytes are read this long, so its
@@ -113,7 +116,7 @@ class Gateway:
         # Tool lists clients send again and again, parsed, translated and encoded once (translate/reuse.py).
         self.tools_memo = ToolsMemo()
         # Routes and translation targets, by what the client asked for (bounded; see routes_for).
-        self.known_routes: dict[tuple[str, str], tuple[Route, ...]] = {}
+        self.known_routes: dict[tuple[str, str, str], tuple[Route, ...]] = {}
         self.known_targets: dict[tuple[str, str, str], object] = {}
         self.instance_id = config.instance_id
         self.upstream_marks = [(LOOP_HEADER, self.instance_id)]
@@ -122,6 +125,15 @@ class Gateway:
         self.metrics = Metrics()
         self.retry_policy = RetryPolicy(max_retries=config.max_retries)
         self.limiter = ConcurrencyLimiter(config.max_concurrent_upstream, config.upstream_queue_timeout)
+        self.ledger = None  # the usage ledger (server/ledger.py), opened by the server in each worker
+        for rule, setting in RULE_SETTINGS:
+            target = config.route_classes.model_for(rule)
+            route = resolve_route(target, self.routing) if target else None
+            if route is not None and not route.configured:
+                raise ConfigError(
+                    f"{setting}={target} routes to {route.provider}, which is not configured: "
+                    f"set {provider_variables(route.provider)}"
+                )
         for fallback in config.fallback_models:
             route = resolve_route(fallback, self.routing)
             if not route.configured:
@@ -144,31 +156,37 @@ class Gateway:
             ("HEAD", "/api/hello"): self.handle_hello,
             ("POST", "/api/event_logging/batch"): self.handle_event_logging,
             ("GET", "/metrics"): self.handle_metrics,
+            ("GET", "/v1/usage"): self.handle_usage,
         }
         self.paths = frozenset(path for _, path in self.routes)
 
     # ---- routing and auth ------------------------------------------------------------------
 
-    def authorized(self, headers: Mapping[str, str]) -> bool:
-        """True when no key is configured or any credential the request offers is one (constant time).
+    def identify(self, headers: Mapping[str, str]) -> InboundKey | None:
+        """The inbound key a request offers (constant time), `KEYLESS` when none is configured, else None.
 
         Both headers count: Claude Code sends `x-api-key` and `Authorization: Bearer` when a user has
         ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN set, and only one of them may be the proxy's key.
         """
-        if not self.config.proxy_api_keys:
-            return True
+        if not self.config.inbound_keys:
+            return KEYLESS
         offered = [headers.get("x-api-key", "")]
         authorization = headers.get("authorization", "")
         if authorization[:7].lower() == "bearer ":
             offered.append(authorization[7:].strip())
+        return self.key_matching(offered)
+
+    def key_matching(self, offered: list[str]) -> InboundKey | None:
+        """The configured inbound key equal to one of `offered`, comparing every pair in constant time."""
         from hmac import compare_digest  # here: hashlib costs half a megabyte a keyless gateway never needs
 
-        matched = False
+        found = None
         for credential in offered:
-            for key in self.config.proxy_api_keys:
+            for key in self.config.inbound_keys:
                 # Compare every pair so the time taken does not reveal which one matched.
-                matched |= compare_digest(credential.encode(), key.encode())
-        return matched
+                if compare_digest(credential.encode(), key.key.encode()) and found is None:
+                    found = key
+        return found
 
     def mask_error(self, error: ProxyError) -> None:
         """Mask every secret in what an error will show the client: its message and any upstream body."""
@@ -198,8 +216,11 @@ class Gateway:
                 raise ProxyError(f"method {request.method} is not allowed on {path}", status=405, error_type="invalid_request_error")
             raise NotFound(f"no route for {request.method} {path}")
         needs_key = path.startswith("/v1/") or (path == "/metrics" and not self.config.metrics_public)
-        if needs_key and not self.authorized(request.headers):
-            raise AuthenticationFailed("invalid or missing API key: send it as x-api-key or Authorization: Bearer")
+        if needs_key:
+            identity = self.identify(request.headers)
+            if identity is None:
+                raise AuthenticationFailed("invalid or missing API key: send it as x-api-key or Authorization: Bearer")
+            request.client, request.admin = identity.client, identity.admin
         if request.headers.get(LOOP_HEADER) == self.instance_id:
             raise ProxyError(
                 "loop detected: this request was sent by this proxy to itself; an upstream base URL "
@@ -225,7 +246,9 @@ class Gateway:
             metrics = self.metrics
             model = route.requested if route else "-"
             front = request.front.name
-            metrics.inc("switchboard_requests_total", front=front, provider=provider, model=model, status=status)
+            client, rule = request.client, request.route_rule
+            metrics.inc("switchboard_requests_total", front=front, provider=provider, model=model, status=status,
+                        client=client, route_rule=rule)
             metrics.observe("switchboard_request_duration_seconds", elapsed, front=front, provider=provider)
             if first_content_at is not None and request.stream:
                 metrics.observe("switchboard_time_to_first_token_seconds", first_content_at - request.started,
@@ -233,7 +256,14 @@ class Gateway:
             usage = request.usage
             for kind, count in (("input", usage.input_tokens), ("output", usage.output_tokens), ("cached", usage.cached_tokens)):
                 if count:
-                    metrics.inc("switchboard_tokens_total", count, provider=provider, kind=kind)
+                    metrics.inc("switchboard_tokens_total", count, provider=provider, kind=kind, client=client, model=model)
+            if self.ledger is not None and request.path == request.front.endpoint:
+                fresh = max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens)
+                self.ledger.record(
+                    client=client, front=front, provider=provider, model=route.model if route else "-", route=rule,
+                    error=(request.status or 500) >= 400, input_tokens=fresh, output_tokens=usage.output_tokens,
+                    cache_read_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens,
+                )
         quiet = request.path in ("/health", "/", "/metrics") or request.status == 204
         level = logging.DEBUG if quiet else logging.INFO
         if not access_log.isEnabledFor(level):
@@ -253,12 +283,15 @@ class Gateway:
             "stream": request.stream,
             "fallback": request.fallback,
         }
+        fields["client"] = request.client
+        fields["route_rule"] = request.route_rule
         access_log.log(
             level,
-            "%s %s model=%s->%s status=%s ms=%d in=%d out=%d stream=%s%s request_id=%s",
+            "%s %s model=%s->%s status=%s ms=%d in=%d out=%d stream=%s%s client=%s%s request_id=%s",
             request.method, request.path, fields["model"], fields["upstream"], status, fields["ms"],
             usage.input_tokens, usage.output_tokens, "true" if request.stream else "false",
-            f" fallback={request.fallback}" if request.fallback else "", request.request_id,
+            f" fallback={request.fallback}" if request.fallback else "", request.client,
+            f" route_rule={request.route_rule}" if request.route_rule != "default" else "", request.request_id,
             extra={"access": fields},
         )
 
@@ -292,6 +325,37 @@ class Gateway:
         body = self.metrics.render().encode()
         await out.send(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], body)
 
+    async def handle_usage(self, request: Request, out: ResponseWriter) -> None:
+        """`GET /v1/usage?since=7d&until=...&group_by=client,model[&client=NAME]`: sums from the usage ledger.
+
+        A named client sees only its own rows; an admin key (or a gateway without keys) sees all, and
+        may filter by `client`. Read in a thread (sqlite3 blocks), after writing this worker's pending sums.
+        """
+        from datetime import date
+        from urllib.parse import parse_qs
+
+        from server import ledger as ledgers
+
+        if self.ledger is None:
+            raise NotFound("the usage ledger is off (USAGE_DB=off, or its default file could not be opened at start)")
+        asked = {name: values[-1] for name, values in parse_qs(request.query).items()}
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        try:
+            since = ledgers.parse_since(asked.get("since", "7d"), date.fromisoformat(today))
+            until = ledgers.parse_since(asked["until"], date.fromisoformat(today)) if "until" in asked else None
+            group_by = tuple(name.strip() for name in asked.get("group_by", "day,client,model").split(",") if name.strip())
+            client = asked.get("client") if request.admin else request.client
+            await asyncio.to_thread(self.ledger.flush)
+            rows = await asyncio.to_thread(ledgers.query, [self.ledger.path], since=since, until=until,
+                                           group_by=group_by, client=client)
+        except ValueError as error:
+            raise InvalidRequest(str(error)) from None
+        except ledgers.LedgerError as error:
+            raise UpstreamUnavailable(f"the usage ledger cannot be read: {error}") from None
+        body = {"object": "list", "since": since, "until": until or today, "group_by": list(group_by),
+                "client": client, "data": rows}
+        await out.send(200, JSON_HEADERS, dumps(body).encode())
+
     async def handle_event_logging(self, request: Request, out: ResponseWriter) -> None:
         # Claude Code's telemetry; nothing to forward. Answer quietly.
         await out.send(204, [], b"")
@@ -301,7 +365,7 @@ class Gateway:
         validate_count_tokens_request(body)
         model = body.get("model") or self.config.default_model
         if isinstance(model, str) and model:
-            route = request.route = self.route(model, request.front.name)
+            route = request.route = self.choose_routes(request, body, model)[0]
             provider = self.providers[route.provider]
             # An upstream of the front's own dialect counts exactly; any other gets the local estimate.
             same_dialect = not hops_between(request.front.name, route.dialect)
@@ -396,32 +460,76 @@ class Gateway:
             request.model_defaulted = True
         request.front.validate(body)  # every field, before any upstream is chosen or called
         model = body["model"]
+        if self.config.token_budgets.any():
+            self.check_budget(request)
+        routes = self.choose_routes(request, body, model)
         request.stream = body.get("stream") is True
         if request.stream:
             # Heartbeats may flow from now on; the first one commits a 200 head.
             out.prepare_stream(200, SSE_HEADERS)
             out.start_heartbeat(request.front.heartbeat, self.config.ping_interval)
-        await self.answer(request, out, body, model)
+        await self.answer(request, out, body, routes)
 
-    def routes_for(self, model: str, front: str) -> tuple[Route, ...]:
-        """The primary route for `model`, then each FALLBACK_MODELS route that differs from it.
+    def choose_routes(self, request: Request, body: dict, model: str) -> tuple[Route, ...]:
+        """The routes for `model`, or for the model a request-class rule (ROUTE_*) names for this request.
 
-        Worked out once per (model, front): the table does not change while the server runs.
+        The rules read the hub's view of the request (upstreams/request_class.py): a Chat or Responses
+        request is translated to Anthropic Messages for them, only when a rule is set.
         """
-        routes = self.known_routes.get((model, front))
+        rules = self.config.route_classes
+        if rules.any():
+            hub = body if request.front.name == HUB else self.hub_view(request, body)
+            chosen = choose_route_rule(hub, request.headers, rules)
+            if chosen is not None:
+                request.route_rule, target = chosen
+                return self.routes_for(target, request.front.name, requested=model)
+        return self.routes_for(model, request.front.name)
+
+    def hub_view(self, request: Request, body: dict) -> dict:
+        """`body` (a non-hub front's request) as the hub would see it, for the routing rules."""
+        ids = ResponseIds(requested_model=body.get("model") or "", token="route", created=0)
+        hop = hops_between(request.front.name, HUB)[0]
+        return hop(body, hub_target(body.get("model") or ""), ids).body
+
+    def check_budget(self, request: Request) -> None:
+        """429 in the client's dialect when its CLIENT_DAILY_TOKEN_LIMIT for today (UTC) is spent."""
+        limit = self.config.token_budgets.limit_for(request.client)
+        if limit is None or self.ledger is None:
+            return
+        now = time.time()
+        used = self.ledger.tokens_today(request.client, now)
+        if used < limit:
+            return
+        resets_in = int(86400 - now % 86400) + 1
+        hours, minutes = divmod(resets_in // 60, 60)
+        raise ProxyError(
+            f"the daily token budget of client {request.client!r} is spent: {used:,} of {limit:,} tokens used "
+            f"today (UTC); it resets at 00:00 UTC, in {hours} h {minutes} min (CLIENT_DAILY_TOKEN_LIMIT)",
+            status=429, error_type="rate_limit_error", code="daily_token_budget_exceeded", retry_after=str(resets_in),
+        )
+
+    def routes_for(self, model: str, front: str, requested: str | None = None) -> tuple[Route, ...]:
+        """The primary route for `model`, then each FALLBACK_MODELS route that differs from it; each
+        answers as `requested` (default `model`): a rule's model serves the name the client asked for.
+
+        Worked out once per (model, front, requested): the table does not change while the server runs.
+        """
+        requested = requested or model
+        key = (model, front, requested)
+        routes = self.known_routes.get(key)
         if routes is not None:
             return routes
-        found = [self.route(model, front)]
+        found = [replace(self.route(model, front), requested=requested)]
         for fallback in self.config.fallback_models:
             route = resolve_route(fallback, self.routing, front)
-            route = Route(route.provider, route.model, model, route.configured)
+            route = Route(route.provider, route.model, requested, route.configured)
             if route.configured:
                 route = self.on_wire(route, front)
             if route.configured and (route.provider, route.model) not in {(r.provider, r.model) for r in found}:
                 found.append(route)
         if len(self.known_routes) >= KNOWN_ROUTES_LIMIT:
             self.known_routes.clear()  # model names are the client's to choose: keep the memo bounded
-        routes = self.known_routes[(model, front)] = tuple(found)
+        routes = self.known_routes[key] = tuple(found)
         return routes
 
     def target_for(self, provider: Provider, route: Route) -> object:
@@ -434,9 +542,8 @@ class Gateway:
             target = self.known_targets[key] = provider.target_for(route.model, route.dialect)
         return target
 
-    async def answer(self, request: Request, out: ResponseWriter, body: dict, model: str) -> None:
+    async def answer(self, request: Request, out: ResponseWriter, body: dict, routes: tuple[Route, ...]) -> None:
         """Serve from the primary route; on a retryable failure before any content, try each fallback."""
-        routes = self.routes_for(model, request.front.name)
         for position, route in enumerate(routes):
             request.route, request.fallback = route, position
             try:

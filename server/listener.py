@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 
@@ -44,7 +45,15 @@ class Server:
         self.listener: asyncio.base_events.Server | None = None
 
     async def start(self, sock: socket.socket | None = None) -> int:
-        """Start listening (on `sock` when given); returns the bound port (useful with PORT=0)."""
+        """Start listening (on `sock` when given); returns the bound port (useful with PORT=0).
+
+        Opens the usage ledger here, in the process that serves (each worker its own connection and
+        flusher thread: neither survives fork()).
+        """
+        if self.config.usage_db is None or self.config.usage_db.lower() != "off":
+            from server.ledger import open_ledger  # sqlite3 only when the ledger is on
+
+            self.gateway.ledger = open_ledger(self.config.usage_db, explicit=self.config.usage_db is not None)
         loop = asyncio.get_running_loop()
         if sock is not None:
             self.listener = await loop.create_server(lambda: ClientConnection(self), sock=sock)
@@ -88,6 +97,8 @@ class Server:
             connection.close()  # those still reading a request
         await asyncio.sleep(0)  # let the transports close
         await self.gateway.client.aclose()
+        if self.gateway.ledger is not None:
+            self.gateway.ledger.close()  # writes what is pending: a clean shutdown loses no usage
 
 
 def banner(config: Config, gateway: Gateway, port: int) -> Verbatim:
@@ -110,6 +121,11 @@ def banner(config: Config, gateway: Gateway, port: int) -> Verbatim:
     if config.proxies is not None:
         lines.append(f"  outbound proxy: {config.proxies!r}")
     lines += [f"  {line}" for line in gateway.routing.describe()]
+    lines += [f"  request class {line}" for line in config.route_classes.describe()]
+    if gateway.ledger is not None:
+        lines.append(f"  usage ledger: {os.path.abspath(gateway.ledger.path)}")
+    elif (config.usage_db or "").lower() == "off":
+        lines.append("  usage ledger: off (USAGE_DB=off)")
     if config.ignored_tier_settings:
         lines.append(f"  note: {', '.join(config.ignored_tier_settings)} not used: {preferred} takes Claude model names "
                      "as requested (remap one with MODEL_ALIASES, e.g. MODEL_ALIASES=claude-opus-4-1=claude-sonnet-4-5)")

@@ -21,10 +21,10 @@ from bisect import bisect_left
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 FAMILIES = {
-    "switchboard_requests_total": ("counter", "Requests answered, by front, provider, model and HTTP status."),
+    "switchboard_requests_total": ("counter", "Requests answered, by front, provider, model, HTTP status, client and route rule."),
     "switchboard_request_duration_seconds": ("histogram", "Time from the request head to the end of the response."),
     "switchboard_time_to_first_token_seconds": ("histogram", "Time from the request head to the first content byte of a stream."),
-    "switchboard_tokens_total": ("counter", "Tokens reported by upstreams, by provider and kind (input, output, cached)."),
+    "switchboard_tokens_total": ("counter", "Tokens reported by upstreams, by provider, kind (input, output, cached), client and model."),
     "switchboard_upstream_errors_total": ("counter", "Failed upstream attempts, by provider and kind."),
     "switchboard_upstream_retries_total": ("counter", "Upstream attempts repeated, by provider and reason."),
     "switchboard_fallbacks_total": ("counter", "Requests answered by a fallback model, by provider."),

@@ -338,8 +338,10 @@ class RunningProxy:
     """The real server on 127.0.0.1 and port 0, in its own thread and event loop."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        # Retries off unless a test turns them on: most tests script exactly one upstream answer.
-        settings = {"HOST": "127.0.0.1", "PORT": "0", "PING_INTERVAL": "10", "SHUTDOWN_GRACE": "2", "MAX_RETRIES": "0"}
+        # Retries off unless a test turns them on: most tests script exactly one upstream answer. No usage
+        # ledger unless a test names one (the default file would land in the working directory).
+        settings = {"HOST": "127.0.0.1", "PORT": "0", "PING_INTERVAL": "10", "SHUTDOWN_GRACE": "2", "MAX_RETRIES": "0",
+                    "USAGE_DB": "off"}
         settings.update(env)
         self.config = Config.from_env(settings)
         self.server: Server | None = None

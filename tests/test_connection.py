@@ -536,7 +536,8 @@ def test_content_length_over_max_request_bytes_is_413_before_the_body_in_the_fro
         assert answer.headers["request-id"].startswith("req_")
         assert envelope(answer.json()) and "MAX_REQUEST_BYTES" in answer.json()["error"]["message"], answer.json()
         metrics = server.gateway.metrics
-        assert metrics.value("switchboard_requests_total", front=front, provider="-", model="-", status="413") == 1
+        assert metrics.value("switchboard_requests_total", front=front, provider="-", model="-", status="413",
+                             client="-", route_rule="default") == 1
 
     asyncio.run(main())
 

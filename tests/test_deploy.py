@@ -217,7 +217,8 @@ def test_pyz_serves_health_and_echo_from_an_empty_directory_and_exits_0_on_sigte
         assert list(temporary.iterdir()) == []
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=STOP_TIMEOUT_SECONDS) == 0, log.read_text()
-    assert sorted(p.name for p in lonely_pyz.parent.iterdir()) == ["switchboard.pyz"]
+    # Nothing but the usage ledger, in its default place (the working directory), closed cleanly: no -wal left.
+    assert sorted(p.name for p in lonely_pyz.parent.iterdir()) == ["switchboard-usage.db", "switchboard.pyz"]
     assert not list(temporary.iterdir()), "the extracted CA bundle is removed at exit"
 
 

@@ -395,7 +395,8 @@ def test_a_base_url_pointing_at_the_proxy_itself_fails_fast_without_recursion():
         assert answer.status >= 500 and answer.body["type"] == "error" and "loop detected" in answer.body["error"]["message"]
         assert answer.elapsed < 0.5
         # Exactly one looped hop per client request: the proxy answered itself once each time, no recursion.
-        assert metric(proxy, "switchboard_requests_total", front="chat", provider="-", model="-", status="508") == 2
+        assert metric(proxy, "switchboard_requests_total", front="chat", provider="-", model="-", status="508",
+                      client="default", route_rule="default") == 2
         assert_recovered(proxy)
 
 

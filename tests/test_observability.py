@@ -97,8 +97,9 @@ def test_metrics_endpoint_counts_requests_tokens_and_needs_the_key():
             assert request(running, "GET", "/metrics").status == 200
     text = answer.raw.decode()
     assert answer.status == 200 and answer.headers["content-type"].startswith("text/plain; version=0.0.4")
-    assert 'switchboard_requests_total{front="anthropic",provider="openai",model="claude-sonnet-4-5",status="200"} 2' in text
-    assert 'switchboard_tokens_total{provider="openai",kind="input"} 41' in text
+    assert ('switchboard_requests_total{front="anthropic",provider="openai",model="claude-sonnet-4-5",status="200",'
+            'client="default",route_rule="default"} 2') in text
+    assert 'switchboard_tokens_total{provider="openai",kind="input",client="default",model="claude-sonnet-4-5"} 41' in text
     assert "switchboard_time_to_first_token_seconds_count" in text
     assert 'switchboard_upstream_pool_connections{state="idle"}' in text
     assert "switchboard_active_streams 0" in text
