@@ -112,6 +112,7 @@ class Request:
     client: str = "-"  # who sent it: the name of its inbound key ("default" unnamed or without keys)
     admin: bool = False  # its key is an ADMIN_API_KEY (or no key is configured): sees every client's usage
     route_rule: str = "default"  # what chose the route: a request-class rule (ROUTE_*), else "default"
+    error: str | None = None  # the message of the error it was answered with (masked), for the dashboard
 
 
 def error_response(front: Dialect, error: ProxyError) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -582,6 +583,7 @@ class ClientConnection(asyncio.Protocol):
         """Answer a request whose head arrived but that cannot be served (limits, framing, slowness), then close."""
         request = self.request
         self.gateway.mask_error(error)
+        request.error = error.message
         status, headers, body = error_response(request.front, error)
         request.status = status
         headers = [*headers, ("request-id", request.request_id), ("content-length", str(len(body))), ("connection", "close")]
@@ -646,6 +648,7 @@ class ClientConnection(asyncio.Protocol):
     async def _report(self, request: Request, out: ResponseWriter, error: ProxyError) -> None:
         """Send an error as a response, or, inside a started stream, as the front's stream error event."""
         self.gateway.mask_error(error)
+        request.error = error.message
         in_stream = request.stream and getattr(request.front, "upstream_errors_in_stream", False)
         if not out.started and not (in_stream and error.upstream_status is not None):
             await out.send(*error_response(request.front, error))

@@ -158,6 +158,12 @@ class Gateway:
             ("GET", "/metrics"): self.handle_metrics,
             ("GET", "/v1/usage"): self.handle_usage,
         }
+        self.dashboard = None
+        if config.dashboard:
+            from server.dashboard_endpoints import DashboardEndpoints
+
+            self.dashboard = DashboardEndpoints(self)
+            self.routes.update(self.dashboard.routes())
         self.paths = frozenset(path for _, path in self.routes)
 
     # ---- routing and auth ------------------------------------------------------------------
@@ -257,7 +263,11 @@ class Gateway:
             for kind, count in (("input", usage.input_tokens), ("output", usage.output_tokens), ("cached", usage.cached_tokens)):
                 if count:
                     metrics.inc("switchboard_tokens_total", count, provider=provider, kind=kind, client=client, model=model)
-            if self.ledger is not None and request.path == request.front.endpoint:
+            front_request = request.path == request.front.endpoint
+            if self.dashboard is not None and front_request:
+                ttft = first_content_at - request.started if first_content_at is not None and request.stream else None
+                self.dashboard.record(request, elapsed, ttft)
+            if self.ledger is not None and front_request:
                 fresh = max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens)
                 self.ledger.record(
                     client=client, front=front, provider=provider, model=route.model if route else "-", route=rule,

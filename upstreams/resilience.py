@@ -117,20 +117,27 @@ class ConcurrencyLimiter:
         self.limit = limit
         self.queue_timeout = queue_timeout
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        # For the dashboard, per provider: requests holding a slot, and requests queued for one.
+        self.in_flight: dict[str, int] = {}
+        self.waiting: dict[str, int] = {}
 
     async def acquire(self, provider: str) -> None:
         """Take one of the provider's slots (give it back with `release`); raises Overloaded on a long queue."""
         if self.limit <= 0:
+            self.in_flight[provider] = self.in_flight.get(provider, 0) + 1
             return
         semaphore = self._semaphores.get(provider)
         if semaphore is None:
             semaphore = self._semaphores[provider] = asyncio.Semaphore(self.limit)
         if not semaphore.locked():
             await semaphore.acquire()  # a free slot: taken at once, no timer needed
+            self.in_flight[provider] = self.in_flight.get(provider, 0) + 1
             return
         acquire = asyncio.ensure_future(asyncio.wait_for(semaphore.acquire(), self.queue_timeout))
+        self.waiting[provider] = self.waiting.get(provider, 0) + 1
         try:
             await acquire
+            self.in_flight[provider] = self.in_flight.get(provider, 0) + 1
         except asyncio.TimeoutError:
             raise Overloaded(
                 f"{self.limit} requests to {provider} are already in flight (MAX_CONCURRENT_UPSTREAM) and none "
@@ -142,8 +149,11 @@ class ConcurrencyLimiter:
             if acquire.done() and not acquire.cancelled() and acquire.exception() is None:
                 semaphore.release()
             raise
+        finally:
+            self.waiting[provider] -= 1
 
     def release(self, provider: str) -> None:
         """Give back a slot taken with `acquire`."""
+        self.in_flight[provider] -= 1
         if self.limit > 0:
             self._semaphores[provider].release()
