@@ -47,7 +47,7 @@ from translate.tool_search import without_unloaded_tools
 from translate.usage import UsageReader
 from translate.validate import validate_count_tokens_request
 from upstreams.http import ClientSettings, HTTPClient, MemoryResponse
-from upstreams.keys import STATUSES_ABOUT_THE_KEY, PoolKey, Verdict
+from upstreams.keys import STATUSES_ABOUT_THE_KEY, AllKeysCooling, PoolKey, Verdict
 from upstreams.provider import Provider
 from upstreams.request_class import RULE_SETTINGS, choose_route_rule
 from upstreams.registry import provider_specs, spec_named
@@ -553,8 +553,15 @@ class Gateway:
         return target
 
     async def answer(self, request: Request, out: ResponseWriter, body: dict, routes: tuple[Route, ...]) -> None:
-        """Serve from the primary route; on a retryable failure before any content, try each fallback."""
+        """Serve from the primary route; on a retryable failure before any content, try each fallback.
+
+        A provider whose every key rests (AllKeysCooling) is skipped for the later fallbacks too: its
+        other models are behind the same keys.
+        """
+        resting: set[str] = set()
         for position, route in enumerate(routes):
+            if route.provider in resting:
+                continue
             request.route, request.fallback = route, position
             try:
                 # acquire/release rather than `async with slot()`: no context-manager object per request.
@@ -565,13 +572,14 @@ class Gateway:
                     self.limiter.release(route.provider)
             except ProxyError as error:
                 self.metrics.inc("switchboard_upstream_errors_total", provider=route.provider, kind=error.error_type)
-                last = position == len(routes) - 1
-                if last or not error.retryable or out.content_started:
+                if isinstance(error, AllKeysCooling):
+                    resting.add(route.provider)
+                following = next((later for later in routes[position + 1 :] if later.provider not in resting), None)
+                if following is None or not error.retryable or out.content_started:
                     raise
                 log.warning(
                     "request_id=%s %s/%s failed (%s); falling back to %s/%s",
-                    request.request_id, route.provider, route.model, error.message,
-                    routes[position + 1].provider, routes[position + 1].model,
+                    request.request_id, route.provider, route.model, error.message, following.provider, following.model,
                 )
                 continue
             if position:

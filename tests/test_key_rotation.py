@@ -143,3 +143,24 @@ def test_the_banner_shows_keys_by_fingerprint_only():
     text = str(banner(config, Gateway(config), 8082))
     assert all(key not in text for key in KEYS)
     assert all(fingerprint(key) in text for key in KEYS)
+
+
+def test_a_fallback_on_a_provider_whose_keys_all_rest_is_skipped():
+    """Every openai key rests: the openai fallback model is behind the same keys, the anthropic one is not."""
+    model = KeyedUpstream({key: RATE_LIMITED for key in KEYS})
+
+    def anthropic_answer(received: Received) -> Reply:
+        return Reply.json({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+                           "content": [{"type": "text", "text": "from claude"}], "stop_reason": "end_turn",
+                           "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 2}})
+
+    with FakeUpstream(model) as upstream, FakeUpstream(anthropic_answer) as claude, RunningProxy(env(
+        upstream, MAX_RETRIES="0", ANTHROPIC_API_KEY="sk-ant-up", ANTHROPIC_BASE_URL=claude.url,
+        FALLBACK_MODELS="openai/gpt-mini,anthropic/claude-x",
+    )) as proxy:
+        request(proxy, "POST", "/v1/chat/completions", {"model": "gpt-x", "messages": [{"role": "user", "content": "Hi"}]})
+        asked = sum(model.by_key.values())
+        answer = request(proxy, "POST", "/v1/chat/completions", {"model": "gpt-x", "messages": [{"role": "user", "content": "Hi"}]})
+    assert answer.status == 200 and answer.json()["choices"][0]["message"]["content"] == "from claude"
+    assert sum(model.by_key.values()) == asked  # the second request asked no openai key at all
+    assert len(claude.requests) == 2
