@@ -307,7 +307,8 @@ def start_proxy(python: str, kind: str, upstream_port: int, log_dir: Path, extra
     started = time.perf_counter()
     process = spawn(
         [python, str(root / "proxy.py"), "--port", str(port), "--env-file", os.devnull, *extra_args],
-        cwd=root, env=environment or proxy_environment(kind, upstream_port), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        cwd=root, env=dict(environment or proxy_environment(kind, upstream_port), USAGE_DB=str(log_dir / f"usage-{port}.db")),
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
     )
     log.close()
     deadline = started + 15

@@ -190,7 +190,7 @@ def chat_to_anthropic_request(body: dict, target: AnthropicTarget) -> AnthropicR
     if body.get("stream") is True:
         out["stream"] = True
     if target.auto_cache:
-        _add_cache_breakpoints(out.get("tools", []), system, turns)
+        add_cache_breakpoints(out.get("tools", []), system, turns)
 
     stream_options = body.get("stream_options")
     include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
@@ -284,7 +284,7 @@ def _chat_to_anthropic_messages(messages: list, tool_names: dict[str, str]) -> t
             system.extend(_system_blocks(message.get("content"), where))
             continue
         if role == "user":
-            _append_turn(turns, "user", _content_blocks(message.get("content"), where, for_tool=False))
+            append_turn(turns, "user", _content_blocks(message.get("content"), where, for_tool=False))
         elif role == "assistant":
             blocks = _assistant_blocks(message, where, tool_names)
             calls = {block["id"] for block in blocks if block["type"] == "tool_use"}
@@ -292,9 +292,9 @@ def _chat_to_anthropic_messages(messages: list, tool_names: dict[str, str]) -> t
                 open_calls |= calls
             elif blocks:
                 open_calls = calls
-            _append_turn(turns, "assistant", blocks)
+            append_turn(turns, "assistant", blocks)
         elif role == "tool":
-            _append_turn(turns, "user", [_tool_result_block(message, where, open_calls)])
+            append_turn(turns, "user", [_tool_result_block(message, where, open_calls)])
         elif role == "function":
             raise InvalidRequest(
                 f"{where}.role 'function' belongs to the deprecated functions API; send tool messages instead.",
@@ -305,16 +305,16 @@ def _chat_to_anthropic_messages(messages: list, tool_names: dict[str, str]) -> t
                 f"{where}.role must be system, developer, user, assistant or tool; got {role!r}.",
                 param=f"{where}.role",
             )
-    _pair_tool_results(turns)
-    _make_tool_ids_unique(turns)
+    pair_tool_results(turns)
+    make_tool_ids_unique(turns)
     if not turns or turns[0]["role"] != "user":
         # Anthropic: "first message must use the user role".
         turns.insert(0, {"role": "user", "content": [{"type": "text", "text": PLACEHOLDER_USER_TEXT}]})
-    _trim_prefill(turns)
+    trim_prefill(turns)
     return system, turns
 
 
-def _append_turn(turns: list[dict], role: str, blocks: list[dict]) -> None:
+def append_turn(turns: list[dict], role: str, blocks: list[dict]) -> None:
     if not blocks:
         return
     if turns and turns[-1]["role"] == role:
@@ -323,7 +323,7 @@ def _append_turn(turns: list[dict], role: str, blocks: list[dict]) -> None:
         turns.append({"role": role, "content": list(blocks)})
 
 
-def _pair_tool_results(turns: list[dict]) -> None:
+def pair_tool_results(turns: list[dict]) -> None:
     """Give every tool_use its tool_result, first in the very next user turn, in call order."""
     position = 0
     while position < len(turns):
@@ -352,7 +352,7 @@ def _pair_tool_results(turns: list[dict]) -> None:
         turns[position]["content"] = ordered + [block for block in reply if block["type"] != "tool_result"]
 
 
-def _make_tool_ids_unique(turns: list[dict]) -> None:
+def make_tool_ids_unique(turns: list[dict]) -> None:
     """Rename a tool_use id already used earlier in the conversation, and its tool_result with it.
 
     Anthropic rejects a request whose tool_use ids repeat ("tool_use ids must be unique"), and some
@@ -375,9 +375,9 @@ def _make_tool_ids_unique(turns: list[dict]) -> None:
                     block["tool_use_id"] = renamed[block["tool_use_id"]]
 
 
-def _trim_prefill(turns: list[dict]) -> None:
+def trim_prefill(turns: list[dict]) -> None:
     # Anthropic: "final assistant content cannot end with trailing whitespace". Text blocks are
-    # never blank (see _text_blocks), so the stripped text is never empty.
+    # never blank (see text_blocks), so the stripped text is never empty.
     last = turns[-1]
     if last["role"] == "assistant" and last["content"][-1]["type"] == "text":
         last["content"][-1] = {**last["content"][-1], "text": last["content"][-1]["text"].rstrip()}
@@ -385,15 +385,15 @@ def _trim_prefill(turns: list[dict]) -> None:
 
 def _system_blocks(content: object, where: str) -> list[dict]:
     if isinstance(content, str) or content is None:
-        return _text_blocks(content)
+        return text_blocks(content)
     if not isinstance(content, list):
         raise InvalidRequest(f"{where}.content must be a string or an array of text parts.", param=f"{where}.content")
     blocks: list[dict] = []
     for j, part in enumerate(content):
         if isinstance(part, str):
-            blocks.extend(_text_blocks(part))
+            blocks.extend(text_blocks(part))
         elif isinstance(part, dict) and part.get("type") == "text":
-            blocks.extend(_text_blocks(part.get("text"), f"{where}.content[{j}].text"))
+            blocks.extend(text_blocks(part.get("text"), f"{where}.content[{j}].text"))
         else:
             raise InvalidRequest(
                 f"{where}.content[{j}] must be a text part in a system message.", param=f"{where}.content[{j}]"
@@ -410,20 +410,20 @@ def _assistant_blocks(message: dict, where: str, tool_names: dict[str, str]) -> 
     blocks: list[dict] = []
     content = message.get("content")
     if isinstance(content, str) or content is None:
-        blocks.extend(_text_blocks(content))
+        blocks.extend(text_blocks(content))
     elif isinstance(content, list):
         for j, part in enumerate(content):
             at = f"{where}.content[{j}]"
             if isinstance(part, str):
-                blocks.extend(_text_blocks(part))
+                blocks.extend(text_blocks(part))
             elif isinstance(part, dict) and part.get("type") in ("text", "refusal"):
                 key = part["type"]
-                blocks.extend(_text_blocks(part.get(key), f"{at}.{key}"))
+                blocks.extend(text_blocks(part.get(key), f"{at}.{key}"))
             else:
                 raise InvalidRequest(f"{at} must be a text or refusal part in an assistant message.", param=at)
     else:
         raise InvalidRequest(f"{where}.content must be a string, an array or null.", param=f"{where}.content")
-    blocks.extend(_text_blocks(message.get("refusal"), f"{where}.refusal"))
+    blocks.extend(text_blocks(message.get("refusal"), f"{where}.refusal"))
 
     tool_calls = message.get("tool_calls")
     if tool_calls is None:
@@ -494,7 +494,7 @@ def _tool_result_block(message: dict, where: str, open_calls: set[str]) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def _text_blocks(text: object, param: str | None = None) -> list[dict]:
+def text_blocks(text: object, param: str | None = None) -> list[dict]:
     """One text block, or none for empty or whitespace-only text (Anthropic rejects those)."""
     if text is None:
         return []
@@ -506,24 +506,24 @@ def _text_blocks(text: object, param: str | None = None) -> list[dict]:
 def _content_blocks(content: object, where: str, *, for_tool: bool) -> list[dict]:
     """Anthropic blocks for a user (or tool) message's content: a string or an array of parts."""
     if isinstance(content, str) or content is None:
-        return _text_blocks(content)
+        return text_blocks(content)
     if not isinstance(content, list):
         raise InvalidRequest(f"{where}.content must be a string or an array of parts.", param=f"{where}.content")
     blocks: list[dict] = []
     for j, part in enumerate(content):
         at = f"{where}.content[{j}]"
         if isinstance(part, str):
-            blocks.extend(_text_blocks(part))
+            blocks.extend(text_blocks(part))
             continue
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            blocks.extend(_text_blocks(part.get("text"), f"{at}.text"))
+            blocks.extend(text_blocks(part.get("text"), f"{at}.text"))
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
-            blocks.append(_image_block(url, f"{at}.image_url.url"))
+            blocks.append(image_block(url, f"{at}.image_url.url"))
         elif kind == "file" and not for_tool:
-            blocks.append(_document_block(part.get("file"), f"{at}.file"))
+            blocks.append(document_block(part.get("file"), f"{at}.file"))
         elif kind == "input_audio":
             raise InvalidRequest(f"{at}: audio input is not supported by Claude models.", param=at)
         else:
@@ -531,7 +531,7 @@ def _content_blocks(content: object, where: str, *, for_tool: bool) -> list[dict
     return blocks
 
 
-def _image_block(url: object, param: str) -> dict:
+def image_block(url: object, param: str) -> dict:
     if not isinstance(url, str) or not url:
         raise InvalidRequest(f"{param} is required.", param=param)
     if url.startswith(("http://", "https://")):
@@ -554,7 +554,7 @@ def _data_uri(url: str, param: str) -> tuple[str, str]:
     return match.group(1).strip().lower(), match.group(3)
 
 
-def _document_block(file: object, param: str) -> dict:
+def document_block(file: object, param: str) -> dict:
     if not isinstance(file, dict):
         raise InvalidRequest(f"{param} must be an object.", param=param)
     file_data = file.get("file_data")
@@ -757,7 +757,7 @@ def _thinking_budget(effort: object, turns: list[dict]) -> int | None:
     return THINKING_BUDGET_TOKENS_BY_EFFORT[effort]
 
 
-def _add_cache_breakpoints(tools: list[dict], system: list[dict], turns: list[dict]) -> None:
+def add_cache_breakpoints(tools: list[dict], system: list[dict], turns: list[dict]) -> None:
     """Mark the end of the tools, of the system prompt and of the two latest user turns."""
     spots = []
     if tools:

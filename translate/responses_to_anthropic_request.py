@@ -56,14 +56,14 @@ from .chat_to_anthropic_request import (
     PLACEHOLDER_USER_TEXT,
     THINKING_BUDGET_TOKENS_BY_EFFORT,
     AnthropicTarget,
-    _add_cache_breakpoints,
-    _append_turn,
-    _document_block,
-    _image_block,
-    _make_tool_ids_unique,
-    _pair_tool_results,
-    _text_blocks,
-    _trim_prefill,
+    add_cache_breakpoints,
+    append_turn,
+    document_block,
+    image_block,
+    make_tool_ids_unique,
+    pair_tool_results,
+    text_blocks,
+    trim_prefill,
     fit_max_tokens,
 )
 from .errors import InvalidRequest, NotFound
@@ -155,7 +155,7 @@ def responses_to_anthropic_request(
             tools.collect(item.get("tools"), f"input[{i}].tools")
     tools.flatten()
 
-    system: list[dict] = _text_blocks(body.get("instructions"), "instructions")
+    system: list[dict] = text_blocks(body.get("instructions"), "instructions")
     turns = _turns(items, system, tools, store=body.get("store"))
     anthropic_tools, tool_choice = responses_tool_choice(body, tools)
 
@@ -163,7 +163,7 @@ def responses_to_anthropic_request(
     max_tokens, budget = fit_max_tokens(body.get("max_output_tokens"), "max_output_tokens", target, budget)
     if budget is None:
         _remove_thinking(turns)
-    _trim_prefill(turns)
+    trim_prefill(turns)
 
     if not system and target.system_prompt:
         system.append({"type": "text", "text": target.system_prompt})
@@ -201,7 +201,7 @@ def responses_to_anthropic_request(
     if body.get("stream") is True:
         out["stream"] = True
     if target.auto_cache:
-        _add_cache_breakpoints(out.get("tools", []), system, turns)
+        add_cache_breakpoints(out.get("tools", []), system, turns)
 
     context = ResponsesContext(
         requested_model=model,
@@ -285,18 +285,18 @@ def _turns(items: list[dict], system: list[dict], tools: ResponsesTools, *, stor
                 raise InvalidRequest(
                     f"{where}.role must be user, assistant, system or developer; got {role!r}.", param=f"{where}.role"
                 )
-            _append_turn(turns, role, _message_blocks(item.get("content"), where, role=role))
+            append_turn(turns, role, _message_blocks(item.get("content"), where, role=role))
         elif kind == "reasoning":
             block = decode_thinking_envelope(item.get("encrypted_content"))
             if block is not None:
-                _append_turn(turns, "assistant", [block])
+                append_turn(turns, "assistant", [block])
         elif kind in CALL_ITEMS:
             block = _call_block(item, kind, where, tools)
             if kind == "local_shell_call" and isinstance(item.get("id"), str):
                 shell_ids[item["id"]] = block["id"]
-            _append_turn(turns, "assistant", [block])
+            append_turn(turns, "assistant", [block])
         elif kind in OUTPUT_ITEMS:
-            _append_turn(turns, "user", [_output_block(item, kind, where, _open_calls(turns), shell_ids, tools)])
+            append_turn(turns, "user", [_output_block(item, kind, where, _open_calls(turns), shell_ids, tools)])
         elif kind == "item_reference":
             suffix = " Items are not persisted when `store` is set to false." if store is False else ""
             # OpenAI answers 404 with type invalid_request_error and no code.
@@ -308,10 +308,10 @@ def _turns(items: list[dict], system: list[dict], tools: ResponsesTools, *, stor
         else:
             # Hosted-tool items (web_search_call, compaction, mcp_*...) mean nothing to Claude; an
             # unknown item's text (agent_message) is kept as user text.
-            _append_turn(turns, "user", _loose_text(item))
+            append_turn(turns, "user", _loose_text(item))
     _drop_thinking_only_turns(turns)
-    _pair_tool_results(turns)
-    _make_tool_ids_unique(turns)
+    pair_tool_results(turns)
+    make_tool_ids_unique(turns)
     if not turns or turns[0]["role"] != "user":
         # Anthropic: "first message must use the user role".
         turns.insert(0, {"role": "user", "content": [{"type": "text", "text": PLACEHOLDER_USER_TEXT}]})
@@ -334,7 +334,7 @@ def _drop_thinking_only_turns(turns: list[dict]) -> None:
             block["type"] in THINKING_BLOCK_TYPES for block in turn["content"]
         )
         if not thinking_only:
-            _append_turn(kept, turn["role"], turn["content"])
+            append_turn(kept, turn["role"], turn["content"])
     turns[:] = kept
 
 
@@ -348,22 +348,22 @@ def _remove_thinking(turns: list[dict]) -> None:
 def _loose_text(item: dict) -> list[dict]:
     text = item.get("text")
     if isinstance(text, str):
-        return _text_blocks(text)
+        return text_blocks(text)
     content = item.get("content")
     if isinstance(content, str):
-        return _text_blocks(content)
+        return text_blocks(content)
     blocks: list[dict] = []
     if isinstance(content, list):
         for part in content:
             if isinstance(part, dict) and isinstance(part.get("text"), str):
-                blocks.extend(_text_blocks(part["text"]))
+                blocks.extend(text_blocks(part["text"]))
     return blocks
 
 
 def _message_blocks(content: object, where: str, *, role: str) -> list[dict]:
     """Anthropic blocks for a message's content: a string or an array of parts."""
     if isinstance(content, str) or content is None:
-        return _text_blocks(content, f"{where}.content")
+        return text_blocks(content, f"{where}.content")
     if not isinstance(content, list):
         raise InvalidRequest(f"{where}.content must be a string or an array of parts.", param=f"{where}.content")
     blocks: list[dict] = []
@@ -373,9 +373,9 @@ def _message_blocks(content: object, where: str, *, role: str) -> list[dict]:
             raise InvalidRequest(f"{at} must be an object.", param=at)
         kind = part.get("type")
         if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
-            blocks.extend(_text_blocks(part.get("text"), f"{at}.text"))
+            blocks.extend(text_blocks(part.get("text"), f"{at}.text"))
         elif kind == "refusal":
-            blocks.extend(_text_blocks(part.get("refusal"), f"{at}.refusal"))
+            blocks.extend(text_blocks(part.get("refusal"), f"{at}.refusal"))
         elif kind in ("input_image", "input_file") and role == "user":
             blocks.append(_media_block(part, at))
         elif kind in ("input_image", "input_file"):
@@ -383,7 +383,7 @@ def _message_blocks(content: object, where: str, *, role: str) -> list[dict]:
         elif kind == "input_audio":
             raise InvalidRequest(f"{at}: audio input is not supported by Claude models.", param=at)
         elif isinstance(part.get("text"), str):
-            blocks.extend(_text_blocks(part["text"]))
+            blocks.extend(text_blocks(part["text"]))
         else:
             raise InvalidRequest(f"{at}.type {kind!r} is not a content part Claude can take here.", param=f"{at}.type")
     return blocks
@@ -400,14 +400,14 @@ def _media_block(part: dict, at: str) -> dict:
             )
         if isinstance(url, dict):  # some clients nest it as in Chat Completions
             url = url.get("url")
-        return _image_block(url, f"{at}.image_url")
+        return image_block(url, f"{at}.image_url")
     file_url = part.get("file_url")
     if not part.get("file_data") and isinstance(file_url, str) and file_url.startswith(("http://", "https://")):
         block: dict = {"type": "document", "source": {"type": "url", "url": file_url}}
         if isinstance(part.get("filename"), str) and part["filename"]:
             block["title"] = part["filename"]
         return block
-    return _document_block(part, at)
+    return document_block(part, at)
 
 
 def _tool_use_id(item: dict, where: str) -> str:
@@ -503,7 +503,7 @@ def _output_parts(parts: list, where: str) -> list[dict]:
         at = f"{where}[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("input_text", "output_text", "text"):
-            blocks.extend(_text_blocks(part.get("text"), f"{at}.text"))
+            blocks.extend(text_blocks(part.get("text"), f"{at}.text"))
         elif kind in ("input_image", "input_file"):
             blocks.append(_media_block(part, at))
         # Anything else (Codex's {encrypted_content} parts) has no meaning for Claude: dropped.

@@ -66,12 +66,12 @@ def _source(source: object) -> Found:
     return None
 
 
-def _image_block(block: dict) -> Found:
+def image_block(block: dict) -> Found:
     source = block.get("source")
     return None if source is None else _source(source)  # no source: the translators leave it out
 
 
-def _document_block(block: dict) -> Found:
+def document_block(block: dict) -> Found:
     source = block.get("source")
     return (None if source is None else _source(source)) or optional_strings(block, ("title", "context"))
 
@@ -119,8 +119,8 @@ def _tool_reference_block(block: dict) -> Found:
 
 # The blocks a translator reads, besides text; any other type needs only its `type` (PROTOCOLS.md 1.4).
 _BLOCK_CHECKS: dict[str, Callable[[dict], Found]] = {
-    "image": _image_block,
-    "document": _document_block,
+    "image": image_block,
+    "document": document_block,
     "tool_use": _tool_use_block,
     "tool_result": _tool_result_block,
     "thinking": _thinking_block,
