@@ -489,17 +489,21 @@ class Gateway:
         rules = self.config.route_classes
         if rules.any():
             hub = body if request.front.name == HUB else self.hub_view(request, body)
-            chosen = choose_route_rule(hub, request.headers, rules)
+            chosen = choose_route_rule(hub, request.headers, rules) if hub is not None else None
             if chosen is not None:
                 request.route_rule, target = chosen
                 return self.routes_for(target, request.front.name, requested=model)
         return self.routes_for(model, request.front.name)
 
-    def hub_view(self, request: Request, body: dict) -> dict:
-        """`body` (a non-hub front's request) as the hub would see it, for the routing rules."""
+    def hub_view(self, request: Request, body: dict) -> dict | None:
+        """`body` (a non-hub front's request) as the hub would see it, for the routing rules; None when
+        the hub cannot hold it (a stored-state Responses request an OpenAI upstream may still serve)."""
         ids = ResponseIds(requested_model=body.get("model") or "", token="route", created=0)
         hop = hops_between(request.front.name, HUB)[0]
-        return hop(body, hub_target(body.get("model") or ""), ids).body
+        try:
+            return hop(body, hub_target(body.get("model") or ""), ids).body
+        except ProxyError:
+            return None
 
     def check_budget(self, request: Request) -> None:
         """429 in the client's dialect when its CLIENT_DAILY_TOKEN_LIMIT for today (UTC) is spent."""

@@ -118,3 +118,16 @@ def test_the_banner_prints_the_rules():
 
     config = Config.from_env({"OPENAI_API_KEY": "sk", "ROUTE_LONG_CONTEXT": "openai/gpt-long"})
     assert "request class long_context (> 60000 tokens) -> openai/gpt-long" in str(banner(config, Gateway(config), 1))
+
+
+def test_a_request_the_hub_cannot_hold_is_routed_as_usual_and_passes_through():
+    """previous_response_id: no rule can read it, and OpenAI's own /responses (passthrough) serves it."""
+    from fake_upstream import message_item, responses_answer
+
+    with FakeUpstream([Reply.json(responses_answer([message_item("from the stored conversation")]))]) as upstream, \
+            RunningProxy(env(upstream, OPENAI_WIRE_API="responses")) as proxy:
+        answered = request(proxy, "POST", "/v1/responses", {"model": "gpt-4.1", "input": "and then?",
+                                                            "previous_response_id": "resp_1"},
+                           {"x-claude-code-parent-agent-id": "a"})
+    assert answered.status == 200, answered.body
+    assert upstream.requests[0].path == "/v1/responses" and upstream.requests[0].json()["model"] == "gpt-4.1"
