@@ -13,6 +13,8 @@ Policies:
 - Sessions are stateless, so every worker and a restarted gateway accept them: the cookie is
   `client.admin.expiry.mac`, where the MAC is an HMAC-SHA256 keyed by the client's own inbound key.
   Removing a key from the settings ends its sessions; they expire after SESSION_SECONDS anyway.
+- The cookie is `Secure` when a TLS terminator in front says `X-Forwarded-Proto: https`; the
+  gateway itself speaks plain HTTP, where a Secure cookie would never come back.
 - Login and logout need `content-type: application/json`, which a cross-site form cannot send
   without a CORS preflight this server never grants.
 - Nothing the page shows costs the request path anything: the ledger is read in a thread, at most
@@ -125,6 +127,8 @@ class DashboardEndpoints:
         admin = str(int(key.admin))
         token = f"{key.client}.{admin}.{expiry}.{session_mac(key, key.client, admin, expiry)}"
         cookie = f"{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/dashboard; Max-Age={SESSION_SECONDS}"
+        if request.headers.get("x-forwarded-proto", "").lower() == "https":
+            cookie += "; Secure"  # behind a TLS terminator: the browser will send it back over HTTPS only
         await out.send(204, [("set-cookie", cookie), ("cache-control", "no-store")], b"")
 
     async def handle_logout(self, request: Request, out: ResponseWriter) -> None:

@@ -80,6 +80,8 @@ def test_a_session_cookie_is_set_only_for_a_real_key_and_holds_no_key(tmp_path):
         assert request(proxy, "GET", "/dashboard/data", headers={"cookie": later}).status == 401
         assert request(proxy, "GET", "/dashboard/data",
                        headers={"cookie": f"switchboard_session={client}.{admin}.{expired_at}.{mac}"}).status == 401
+        behind_tls = request(proxy, "POST", "/dashboard/login", {"key": SECRETS[1]}, {"x-forwarded-proto": "https"})
+        assert "Secure" in behind_tls.headers["set-cookie"] and "Secure" not in cookie_line
         logout = request(proxy, "POST", "/dashboard/logout", {})
         assert logout.status == 204 and "Max-Age=0" in logout.headers["set-cookie"]
         # curl: the key in its usual header works too.
