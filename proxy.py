@@ -1,4 +1,4 @@
-"""switchboard: an API gateway that lets Anthropic, Chat Completions and (next) Responses clients use any provider.
+"""switchboard: an API gateway that lets Anthropic, Chat Completions and Responses clients use any provider.
 
 This file is the entry point (`python proxy.py`, the `switchboard` script, the zipapp) and the table
 of contents of the program. A request flows one way through the rooms:
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         from server.ledger import main as usage  # `python proxy.py usage --since 7d`: the ledger as a table
 
         return usage(argv[1:])
-    parser = argparse.ArgumentParser(prog="switchboard", description="Anthropic/OpenAI API gateway.")
+    parser = argparse.ArgumentParser(prog="switchboard", description="Anthropic/OpenAI API gateway.",
+                                     epilog="`switchboard usage --help`: the usage ledger's sums as a table.")
     parser.add_argument("--host", help="address to listen on (HOST, default 127.0.0.1)")
     parser.add_argument("--port", help="port to listen on (PORT, default 8082)")
     parser.add_argument("--env-file", metavar="PATH", help="read settings from PATH instead of ./.env")
