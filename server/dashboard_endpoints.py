@@ -163,6 +163,7 @@ class DashboardEndpoints:
             "generated_at": time.time(),
             "version": VERSION,
             "viewer": {"client": viewer.client, "admin": viewer.admin},
+            "sessions": bool(config.inbound_keys),  # False: no keys, the page has nothing to log out of
             "routes": gateway.routing.describe(),
             "route_rules": config.route_classes.describe(),
             "aliases": dict(config.model_aliases),

@@ -589,6 +589,7 @@ svg text { fill: var(--muted); font-size: 10px; font-family: var(--mono); }
       }
       const data = await answer.json();
       hideLogin();
+      byId('logout').hidden = data.sessions === false;  // no keys configured: nothing to log out of
       try {
         render(data);
         lastData = Date.now();
