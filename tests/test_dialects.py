@@ -449,3 +449,43 @@ def test_an_upstream_error_object_mid_stream_loses_its_code_and_param_in_the_hub
     message = "prompt is too long: This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens."
     assert out == [{"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}]
 
+
+
+# Toward another dialect, Claude's own constraints stay out of the hub -----------------------
+
+
+def test_a_responses_tool_loop_keeps_its_reasoning_effort_on_a_chat_reasoning_model():
+    """Codex on an OpenAI-compatible reasoning model: nearly every turn continues a tool loop, and only
+    Claude needs signed thinking back there; the effort reaches the chat upstream on every turn."""
+    from translate.dialects import hops_between, open_exchange
+
+    body = {
+        "model": "o4-mini", "reasoning": {"effort": "high"}, "tool_choice": "required",
+        "tools": [{"type": "function", "name": "exec_command", "parameters": {"type": "object", "properties": {}}}],
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "List files."}]},
+            {"type": "function_call", "call_id": "call_1", "name": "exec_command", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "a.txt"},
+        ],
+    }
+    target = ChatTarget(model="o4-mini", reasoning=True)
+    upstream = open_exchange(hops_between("responses", "chat"), body, target, IDS).body
+    assert upstream["reasoning_effort"] == "high"
+    assert upstream["tool_choice"] == "required"  # Claude lifts a forced tool under thinking; OpenAI need not
+    assert [message["role"] for message in upstream["messages"]] == ["user", "assistant", "tool"]
+
+
+def test_a_hop_into_claude_itself_still_keeps_claudes_constraints():
+    """The same request for a real Claude (one hop, not through the hub): no thinking in a tool loop
+    without the signed block, and the forced tool lifted, as Anthropic requires."""
+    from translate.dialects import hops_between, open_exchange
+
+    body = {
+        "model": "my-alias", "messages": [HI, {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}],
+        "reasoning_effort": "high", "temperature": 1.7,
+    }
+    claude = open_exchange(hops_between("chat", "anthropic"), body, AnthropicTarget(model="claude-x"), IDS).body
+    assert "thinking" not in claude and claude["temperature"] == 1.0

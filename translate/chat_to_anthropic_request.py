@@ -40,6 +40,9 @@ Request policies (PROTOCOLS.md 3.2, 1.9):
   thinking [LOSSY]: Anthropic requires the previous assistant turn to start with its signed thinking
   block, which an OpenAI client never sends back. A request ending in a prefill goes without
   thinking too, since Anthropic refuses the two together.
+- Toward another dialect through the hub (`target.hub`), none of Claude's own constraints above is
+  applied: the effort survives tool loops, a forced tool stays forced, sampling is kept as sent, and
+  json_schema is `output_config.format` (the answer's text is the JSON).
 - With `target.auto_cache`, `cache_control` breakpoints go on the last tool, the last system block and
   the last block of the two latest user turns: at most `MAX_CACHE_BREAKPOINTS`, never on empty text.
 
@@ -107,6 +110,11 @@ class AnthropicTarget:
     max_tokens_limit: int | None = None  # the upstream model's output cap, if known
     system_prompt: str | None = None  # SYSTEM_PROMPT: only when the request has no system text
     auto_cache: bool = True  # ANTHROPIC_AUTO_CACHE: add cache_control breakpoints
+    # The request goes on to another dialect (translate/dialects.py `hub_target`), not to Claude: what
+    # only Claude demands does not apply (thinking dropped in tool loops and with a prefill, forced
+    # tools lifted under thinking, temperature clamped to [0, 1], sampling left out with thinking), and
+    # json_schema goes as `output_config.format`, which every other dialect has, not as a forced tool.
+    hub: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,16 +155,20 @@ def chat_to_anthropic_request(body: dict, target: AnthropicTarget) -> AnthropicR
     tools = _chat_to_anthropic_tools(body.get("tools"), tool_names)
     tools, tool_choice = _chat_to_anthropic_tool_choice(body, tools, tool_names)
     json_mode, json_schema = _response_format(body.get("response_format"))
-    budget = _thinking_budget(body.get("reasoning_effort"), turns)
+    budget = _thinking_budget(body.get("reasoning_effort"), turns, target.hub)
     max_tokens, budget = _max_tokens(body, target, budget)
 
     if not system and target.system_prompt:
         system.append({"type": "text", "text": target.system_prompt})
+    output_format = None
     if json_mode == "json_object":
         system.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
+    elif json_mode == "json_schema" and target.hub:
+        output_format = {"type": "json_schema", "schema": json_schema}
+        json_mode = None  # the answer's text is the JSON itself
     elif json_mode == "json_schema":
         tools, tool_choice = _force_json_tool(tools, tool_choice, json_schema, body["response_format"])
-    if budget is not None and tool_choice is not None and tool_choice["type"] in ("any", "tool"):
+    if budget is not None and not target.hub and tool_choice is not None and tool_choice["type"] in ("any", "tool"):
         # Thinking allows only auto or none. Without the force, ask in words for the JSON tool.
         if json_mode == "json_schema":
             system.append({"type": "text", "text": JSON_TOOL_INSTRUCTION})
@@ -174,13 +186,21 @@ def chat_to_anthropic_request(body: dict, target: AnthropicTarget) -> AnthropicR
     temperature = _number(body, "temperature")
     top_p = _number(body, "top_p")
     if budget is not None:
-        # Anthropic requires temperature 1 and top_p >= 0.95 with thinking: leave both out.
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    else:
+    if target.hub:
+        # The next dialect decides what its model takes (its translator drops sampling for reasoning models).
+        if temperature is not None:
+            out["temperature"] = temperature
+        if top_p is not None:
+            out["top_p"] = top_p
+    elif budget is None:
+        # Anthropic requires temperature 1 and top_p >= 0.95 with thinking: with it, both are left out.
         if temperature is not None:
             out["temperature"] = min(max(temperature, 0.0), 1.0)
         if top_p is not None:
             out["top_p"] = top_p
+    if output_format is not None:
+        out["output_config"] = {"format": output_format}
     stop_sequences = _stop_sequences(body.get("stop"))
     if stop_sequences:
         out["stop_sequences"] = stop_sequences
@@ -200,11 +220,11 @@ def chat_to_anthropic_request(body: dict, target: AnthropicTarget) -> AnthropicR
 def _reject_unsupported_parameters(body: dict) -> None:
     n = body.get("n")
     if n is not None and n != 1:
-        raise InvalidRequest("n must be 1: Claude returns one choice per request.", param="n")
+        raise InvalidRequest("n must be 1: a translated request returns one choice.", param="n")
     if body.get("logprobs"):
-        raise InvalidRequest("logprobs is not supported by Claude models.", param="logprobs")
+        raise InvalidRequest("logprobs cannot be returned by a translated request.", param="logprobs")
     if body.get("top_logprobs"):
-        raise InvalidRequest("top_logprobs is not supported by Claude models.", param="top_logprobs")
+        raise InvalidRequest("top_logprobs cannot be returned by a translated request.", param="top_logprobs")
     if body.get("audio") is not None:
         raise InvalidRequest("audio is not supported: Claude models do not produce audio.", param="audio")
     modalities = body.get("modalities")
@@ -742,7 +762,7 @@ def _force_json_tool(
     return tools + [json_tool], {**tool_choice, "type": "any"}
 
 
-def _thinking_budget(effort: object, turns: list[dict]) -> int | None:
+def _thinking_budget(effort: object, turns: list[dict], hub: bool) -> int | None:
     if effort is None or (isinstance(effort, str) and effort in NO_THINKING_EFFORTS):
         return None
     if not isinstance(effort, str) or effort not in THINKING_BUDGET_TOKENS_BY_EFFORT:
@@ -750,7 +770,7 @@ def _thinking_budget(effort: object, turns: list[dict]) -> int | None:
             "reasoning_effort must be none, minimal, low, medium, high, xhigh or max.", param="reasoning_effort"
         )
     last = turns[-1]
-    if last["role"] == "assistant" or any(block["type"] == "tool_result" for block in last["content"]):
+    if not hub and (last["role"] == "assistant" or any(block["type"] == "tool_result" for block in last["content"])):
         # A prefill cannot be combined with thinking, and a tool loop would need the signed
         # thinking block of the previous assistant turn: see the module docstring.
         return None

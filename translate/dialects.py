@@ -345,7 +345,7 @@ def hops_between(front: str, upstream: str) -> tuple[Hop, ...]:
 
 def hub_target(model: str) -> AnthropicTarget:
     """The target of a hop into the hub that is not the last one: no provider shapes it."""
-    return AnthropicTarget(model=model, auto_cache=False)
+    return AnthropicTarget(model=model, auto_cache=False, hub=True)
 
 
 def open_exchange(hops: tuple[Hop, ...], body: dict, target: object, ids: ResponseIds) -> Exchange:

@@ -159,7 +159,7 @@ def responses_to_anthropic_request(
     turns = _turns(items, system, tools, store=body.get("store"))
     anthropic_tools, tool_choice = responses_tool_choice(body, tools)
 
-    budget = _thinking_budget(body.get("reasoning"), turns)
+    budget = _thinking_budget(body.get("reasoning"), turns, target.hub)
     max_tokens, budget = fit_max_tokens(body.get("max_output_tokens"), "max_output_tokens", target, budget)
     if budget is None:
         _remove_thinking(turns)
@@ -170,7 +170,7 @@ def responses_to_anthropic_request(
     output_format = _text_format(body.get("text"))
     if output_format == "json_object":
         system.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
-    if budget is not None and tool_choice is not None and tool_choice["type"] in ("any", "tool"):
+    if budget is not None and not target.hub and tool_choice is not None and tool_choice["type"] in ("any", "tool"):
         # Anthropic: with thinking, tool_choice must be auto or none.
         tool_choice = {key: value for key, value in tool_choice.items() if key != "name"}
         tool_choice["type"] = "auto"
@@ -184,13 +184,14 @@ def responses_to_anthropic_request(
         if tool_choice is not None:
             out["tool_choice"] = tool_choice
     if budget is not None:
-        # Anthropic requires temperature 1 and top_p >= 0.95 with thinking: leave both out.
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    else:
+    if budget is None or target.hub:
+        # Anthropic requires temperature 1 and top_p >= 0.95 with thinking, and a range of [0, 1];
+        # toward another dialect (`target.hub`) the next translator decides.
         temperature = _number(body, "temperature")
         top_p = _number(body, "top_p")
         if temperature is not None:
-            out["temperature"] = min(max(temperature, 0.0), 1.0)
+            out["temperature"] = temperature if target.hub else min(max(temperature, 0.0), 1.0)
         if top_p is not None:
             out["top_p"] = top_p
     if isinstance(output_format, dict):
@@ -534,7 +535,7 @@ def _tool_search_result_text(found: object, tools: ResponsesTools) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _thinking_budget(reasoning: object, turns: list[dict]) -> int | None:
+def _thinking_budget(reasoning: object, turns: list[dict], hub: bool) -> int | None:
     if reasoning is None:
         return None
     if not isinstance(reasoning, dict):
@@ -546,6 +547,8 @@ def _thinking_budget(reasoning: object, turns: list[dict]) -> int | None:
         raise InvalidRequest(
             "reasoning.effort must be none, minimal, low, medium, high, xhigh or max.", param="reasoning.effort"
         )
+    if hub:
+        return THINKING_BUDGET_TOKENS_BY_EFFORT[effort]  # Claude's constraints below do not apply
     last = turns[-1]
     if last["role"] == "assistant":
         return None  # Anthropic refuses a prefill together with thinking
