@@ -176,7 +176,10 @@ PLAIN = {
     "x-app": "cli",
     "x-claude-code-session-id": "00000000-0000-4000-8000-000000000000",
 }
-SUBAGENT = {**PLAIN, "x-claude-code-agent-id": "a1b2c3", "x-claude-code-parent-agent-id": "f0e1d2"}
+# A subagent's request as Claude Code 2.1.332 sends it (seen against a fake server): its own agent id,
+# no parent id; with CLAUDE_CODE_GATEWAY_HINT_HEADERS=1 also the class and the agent type.
+SUBAGENT = {**PLAIN, "x-claude-code-agent-id": "a969b1e4447a280dd"}
+NESTED_SUBAGENT = {**SUBAGENT, "x-claude-code-parent-agent-id": "f0e1d2"}
 
 
 def hinted(headers: dict, request_class: str, agent_type: str | None = None) -> dict:
@@ -232,12 +235,15 @@ TABLE = [
     ("low effort", ALL, {**MAIN_TURN, "output_config": {"effort": "low"}}, PLAIN, None),
     ("max effort", ALL, {**MAIN_TURN, "output_config": {"effort": "max"}}, PLAIN, ("think", "openai/o3")),
     ("xhigh effort", ALL, {**MAIN_TURN, "output_config": {"effort": "xhigh"}}, PLAIN, ("think", "openai/o3")),
-    ("subagent by parent id", ALL, SUBAGENT_TURN, SUBAGENT, ("subagent", "openai/gpt-4.1")),
+    ("subagent by its agent id", ALL, SUBAGENT_TURN, SUBAGENT, ("subagent", "openai/gpt-4.1")),
+    ("nested subagent by parent id", ALL, SUBAGENT_TURN, NESTED_SUBAGENT, ("subagent", "openai/gpt-4.1")),
+    ("parent id alone", ALL, SUBAGENT_TURN, {**PLAIN, "x-claude-code-parent-agent-id": "f0e1d2"},
+     ("subagent", "openai/gpt-4.1")),
     ("subagent, hinted", ALL, SUBAGENT_TURN, hinted(SUBAGENT, "subagent", "general-purpose"),
      ("subagent", "openai/gpt-4.1")),
     ("workflow is a subagent", ALL, SUBAGENT_TURN, hinted(PLAIN, "workflow"), ("subagent", "openai/gpt-4.1")),
-    ("agent id alone is no subagent", only("subagent"), SUBAGENT_TURN,
-     {**PLAIN, "x-claude-code-agent-id": "a1b2c3"}, None),
+    ("an empty agent id is no subagent", only("subagent"), SUBAGENT_TURN,
+     {**PLAIN, "x-claude-code-agent-id": " "}, None),
     ("hinted main beats parent id", only("subagent"), SUBAGENT_TURN, hinted(SUBAGENT, "main"), None),
     ("subagent without ROUTE_SUBAGENT thinks", all_but("subagent"), SUBAGENT_TURN, SUBAGENT,
      ("think", "openai/o3")),

@@ -50,6 +50,8 @@ IMAGE = [{"type": "image", "source": {"type": "base64", "media_type": "image/png
 CASES = [
     ("main turn", message("Hi"), {}, "gpt-big", "default"),
     ("main, hinted", message("Hi"), {"x-claude-code-request-class": "main"}, "gpt-big", "default"),
+    ("subagent by its agent id (Claude Code 2.1.332)", message("Hi"), {"x-claude-code-agent-id": "a969b1e4447a280dd"},
+     "gpt-sub", "subagent"),
     ("subagent by its parent id", message("Hi"), {"x-claude-code-parent-agent-id": "agent_1"}, "gpt-sub", "subagent"),
     ("subagent, hinted", message("Hi"), {"x-claude-code-request-class": "subagent"}, "gpt-sub", "subagent"),
     ("compaction, hinted", message("Summarise"), {"x-claude-code-request-class": "compaction"}, "gpt-compact", "compaction"),

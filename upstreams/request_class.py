@@ -22,12 +22,15 @@ Policies and known shortcuts:
   authoritative when it holds a known value (`main`, `subagent`, `workflow`, `compaction`,
   `auxiliary`): no guess overrides it, in either direction. An unknown or empty value counts as no
   header, so the guesses below still work with a newer Claude Code. `x-claude-code-agent-type` is not
-  read; nor is `x-claude-code-agent-id` alone (it names an agent, not a subagent).
+  read.
 - subagent: class `subagent` or `workflow`; without a class header, a non-empty
-  `x-claude-code-parent-agent-id` (sent on subagent requests with or without the hint headers).
+  `x-claude-code-agent-id` or `x-claude-code-parent-agent-id`. Seen from Claude Code 2.1.332: a
+  subagent's requests carry `x-claude-code-agent-id` with or without the hint headers (and, hinted,
+  `x-claude-code-request-class: subagent` and `x-claude-code-agent-type`); the main loop's carry
+  neither id. `x-claude-code-parent-agent-id` is the issue's name for a nested agent's parent.
 - background: class `auxiliary`; without any header saying what the request is (neither class nor
-  parent agent id), a requested model whose name contains "haiku". Claude Code's Explore subagent
-  runs on haiku: the parent agent id keeps it out of background.
+  agent id), a requested model whose name contains "haiku". Claude Code's Explore subagent runs on
+  haiku: its agent id keeps it out of background.
 - compaction: class `compaction`; without a class header, a body heuristic (the only guess from
   prompt text here, documented because it can go stale): the last message is a user turn and one
   of its own text parts (not a tool result, so reading a file that quotes the prompt does not count)
@@ -82,6 +85,7 @@ RULES: tuple[RuleName, ...] = tuple(rule for rule, _ in RULE_SETTINGS)
 DEFAULT_LONG_CONTEXT_THRESHOLD_TOKENS = 60_000
 
 REQUEST_CLASS_HEADER = "x-claude-code-request-class"
+AGENT_ID_HEADER = "x-claude-code-agent-id"
 PARENT_AGENT_ID_HEADER = "x-claude-code-parent-agent-id"
 REQUEST_CLASSES = frozenset({"main", "subagent", "workflow", "compaction", "auxiliary"})
 SUBAGENT_CLASSES = frozenset({"subagent", "workflow"})
@@ -223,20 +227,21 @@ def choose_route_rule(
 # --------------------------------------------------------------------------------------------
 
 
-def _parent_agent_id(headers: Mapping[str, str]) -> str:
-    return (headers.get(PARENT_AGENT_ID_HEADER) or "").strip()
+def _agent_id(headers: Mapping[str, str]) -> str:
+    """The subagent's own id, or its parent's: either says the request is not the main loop's."""
+    return (headers.get(AGENT_ID_HEADER) or headers.get(PARENT_AGENT_ID_HEADER) or "").strip()
 
 
 def _is_subagent(headers: Mapping[str, str], klass: str | None) -> bool:
     if klass is not None:
         return klass in SUBAGENT_CLASSES
-    return bool(_parent_agent_id(headers))
+    return bool(_agent_id(headers))
 
 
 def _is_background(body: dict, headers: Mapping[str, str], klass: str | None) -> bool:
     if klass is not None:
         return klass == "auxiliary"
-    if _parent_agent_id(headers):
+    if _agent_id(headers):
         return False  # a subagent on haiku (Explore), not an auxiliary request
     model = body.get("model")
     return isinstance(model, str) and BACKGROUND_MODEL_WORD in model.lower()
