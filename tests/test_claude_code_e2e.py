@@ -368,3 +368,50 @@ def test_claude_code_on_a_responses_only_model_keeps_its_reasoning_across_tool_c
         assert reasoning.get("type") == "reasoning", json.dumps(items)[:3000]
         assert reasoning["encrypted_content"] == f"enc-{call['call_id']}"
         assert "id" not in reasoning and "id" not in call
+
+
+# ---------------------------------------------------------------------------------------------
+# Routing by request class: Claude Code's subagent goes to ROUTE_SUBAGENT's model
+# ---------------------------------------------------------------------------------------------
+
+
+class SubagentPlan(FakeModel):
+    """The main loop hands the task to a subagent through Claude Code's Agent tool, then answers with
+    what it said; the subagent (recognised by the model switchboard sent it to) answers at once."""
+
+    def __call__(self, received: Received) -> Reply:
+        body = received.json()
+        with self._lock:
+            self._requests += 1
+            if self._requests >= self.PATIENCE:
+                return self.text(body, "Giving up: the conversation loops.")
+        if body.get("model") == "gpt-sub":
+            return self.text(body, "The subagent counted 42.")
+        names = function_names(body)
+        if "Agent" in answered_functions(body.get("messages") or []):
+            return self.text(body, "Final answer: 42.")
+        if "Agent" in names:
+            return self.tool_call(body, "Agent", {"description": "count", "prompt": "Count to 42 and say the number.",
+                                                  "subagent_type": "general-purpose"})
+        return self.text(body, "Counting")
+
+
+def test_claude_codes_subagent_is_routed_to_route_subagent(tmp_path):
+    """With ROUTE_SUBAGENT set, the subagent's requests (x-claude-code-agent-id) reach its model, the main
+    loop's reach the tier model; no hint headers needed."""
+    claude = claude_binary()
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    with FakeUpstream(SubagentPlan()) as upstream, RunningProxy({
+        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": upstream.url + "/v1", "PREFERRED_PROVIDER": "openai",
+        "BIG_MODEL": "gpt-main", "MIDDLE_MODEL": "gpt-main", "SMALL_MODEL": "gpt-small", "ROUTE_SUBAGENT": "openai/gpt-sub",
+    }) as proxy:
+        run = run_claude(claude, ["-p", "Use a subagent to count to 42.", "--allowedTools", "Agent"], cwd=work,
+                         env=claude_env(home, proxy.url), timeout=CLAUDE_TIMEOUT)
+        models = [received.json().get("model") for received in upstream.requests]
+    output = f"stdout:\n{run.stdout}\nstderr:\n{run.stderr[-3000:]}\nmodels upstream: {models}"
+    assert run.returncode == 0, output
+    assert "42" in run.stdout, output
+    assert "gpt-sub" in models, output  # the subagent's turn
+    assert models.count("gpt-main") >= 2, output  # the main loop before and after it
