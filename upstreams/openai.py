@@ -130,6 +130,8 @@ class OpenAICompatibleProvider(Provider):
     dialect = "chat"
     well_known_models: tuple[str, ...] = (
         "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini", "gpt-5", "gpt-5-mini",
+        # Served on /v1/responses (OPENAI_WIRE_API=auto sends them there):
+        "gpt-5-codex", "gpt-5-pro", "o3-pro", "codex-mini-latest",
     )
 
     def __init__(self, name: str, base_url: str, api_key: str | None, *, max_tokens_limit: int | None = None,
