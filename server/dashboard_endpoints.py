@@ -28,6 +28,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import time
 
 from server.config import VERSION, InboundKey
@@ -164,6 +165,8 @@ class DashboardEndpoints:
             "version": VERSION,
             "viewer": {"client": viewer.client, "admin": viewer.admin},
             "sessions": bool(config.inbound_keys),  # False: no keys, the page has nothing to log out of
+            # Each worker keeps its own live numbers (the ledger's tokens are every worker's): the page says whose.
+            "worker": {"pid": os.getpid(), "of": config.workers},
             "routes": gateway.routing.describe(),
             "route_rules": config.route_classes.describe(),
             "aliases": dict(config.model_aliases),

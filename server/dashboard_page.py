@@ -138,6 +138,7 @@ svg text { fill: var(--muted); font-size: 10px; font-family: var(--mono); }
   <h1>switchboard</h1>
   <span class="meta mono" id="version">–</span>
   <span class="meta">viewer <b id="viewer">–</b></span>
+  <span class="meta" id="worker" hidden></span>
   <span class="spacer"></span>
   <span class="meta" id="status" role="status" aria-live="polite">connecting…</span>
   <button type="button" id="logout" hidden>log out</button>
@@ -529,6 +530,10 @@ svg text { fill: var(--muted); font-size: 10px; font-family: var(--mono); }
     const viewer = obj(data.viewer);
     const who = viewer.client && viewer.client !== 'admin' ? viewer.client + ', admin' : 'admin';
     byId('viewer').textContent = viewer.admin ? who + ' (all clients)' : str(viewer.client);
+    const worker = obj(data.worker);
+    // Several workers: the live numbers are the answering worker's own; the tokens are everyone's.
+    byId('worker').hidden = !(worker.of > 1);
+    byId('worker').textContent = worker.of > 1 ? 'live numbers of worker pid ' + worker.pid + ' (1 of ' + worker.of + ')' : '';
     renderNow(data);
     renderRoutes(data);
     renderLatency(data);

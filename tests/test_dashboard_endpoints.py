@@ -4,6 +4,7 @@ prompt text in anything it serves. (The page in a real browser: tests/test_dashb
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from fake_upstream import FakeUpstream, Received, Reply, RunningProxy, completion, text_stream
@@ -56,6 +57,7 @@ def test_without_keys_on_loopback_the_data_just_opens():
     with FakeUpstream(answer) as upstream, RunningProxy({"OPENAI_API_KEY": "sk", "OPENAI_BASE_URL": upstream.url + "/v1"}) as proxy:
         seen = data(proxy)
     assert seen["viewer"] == {"client": "default", "admin": True} and seen["sessions"] is False
+    assert seen["worker"] == {"pid": os.getpid(), "of": 1}
     assert seen["tokens"] == {"ledger": False, "today": [], "week": []}  # the tests' proxies run without a ledger
 
 
