@@ -7,7 +7,10 @@ Messages -> Chat). `apply_patch` is a freeform `custom` tool: it reaches the ups
 one string argument and must come back to Codex as a `custom_tool_call` with the raw patch, or Codex
 rejects it. The model name is one Codex knows (`gpt-5.5`), so it offers its patch tool.
 
-The test skips when no Codex binary is found: SWITCHBOARD_CODEX_BIN first, then `codex` on PATH
+A third run goes to a fake OpenAI Responses upstream (`OPENAI_WIRE_API=responses`): there the requests and
+answers pass through untouched, custom tools and encrypted reasoning included.
+
+The tests skip when no Codex binary is found: SWITCHBOARD_CODEX_BIN first, then `codex` on PATH
 (.ci/run installs a pinned one into a private prefix when npm is available).
 """
 
@@ -22,7 +25,19 @@ from pathlib import Path
 
 import pytest
 
-from fake_upstream import FakeUpstream, Received, Reply, RunningProxy, chunk, frames
+from fake_upstream import (
+    FakeUpstream,
+    Received,
+    Reply,
+    RunningProxy,
+    chunk,
+    frames,
+    function_call_item,
+    message_item,
+    reasoning_item,
+    responses_answer,
+    responses_reply,
+)
 
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello from switchboard\n*** End Patch\n"
 USAGE = {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55}
@@ -187,3 +202,52 @@ def test_codex_on_claude_keeps_the_signed_thinking_across_its_tool_calls(tmp_pat
     assert all(body["model"] == "claude-sonnet-5-5" for body in requests)
     thinking = [block for block in requests[1]["messages"][-2]["content"] if block.get("type") == "thinking"]
     assert thinking == [{"type": "thinking", "thinking": "first a command", "signature": "sig:first a command"}]
+
+
+class FakeResponsesModel:
+    """The same plan on OpenAI's own Responses API: reasoning items with encrypted content, a
+    function_call for the command and a custom_tool_call for the patch, as OpenAI sends them."""
+
+    PATIENCE = 12
+
+    def __init__(self) -> None:
+        self.ids = itertools.count(1)
+        self.requests = 0
+
+    def __call__(self, received: Received) -> Reply:
+        body = received.json()
+        self.requests += 1
+        kinds = {item.get("type"): item for item in body.get("input") or [] if isinstance(item, dict)}
+        if self.requests >= self.PATIENCE or "custom_tool_call_output" in kinds:
+            return self.answer([message_item("Done: hello.txt written.")])
+        number = next(self.ids)
+        thought = reasoning_item(["Planning."], f"enc-{number}", item_id=f"rs_{number}")
+        if "function_call_output" in kinds:
+            patch = {"type": "custom_tool_call", "id": f"ctc_{number}", "call_id": f"call_p{number}", "name": "apply_patch",
+                     "input": PATCH, "status": "completed"}
+            return self.answer([thought, patch])
+        return self.answer([thought, function_call_item("exec_command", {"cmd": "echo ran > ran.txt"}, f"call_c{number}",
+                                                        item_id=f"fc_{number}")])
+
+    @staticmethod
+    def answer(items: list[dict]) -> Reply:
+        return responses_reply(responses_answer(items, model="gpt-5.5"), stream=True)
+
+
+def test_codex_on_an_openai_responses_upstream_passes_through_untouched(tmp_path: Path):
+    """OPENAI_WIRE_API=responses: Codex's requests reach the upstream as Codex sent them (custom tools,
+    reasoning items with their encrypted content) and the answers reach Codex as the upstream sent them."""
+    codex = codex_binary()
+    model = FakeResponsesModel()
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_WIRE_API": "responses"}
+    with FakeUpstream(model) as upstream, RunningProxy(dict(env, OPENAI_BASE_URL=upstream.url + "/v1")) as proxy:
+        run, work = run_codex(codex, tmp_path, proxy.url)
+        received = list(upstream.requests)
+    output = f"exit {run.returncode}\nstdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
+    assert run.returncode == 0, output
+    assert (work / "ran.txt").read_text().strip() == "ran" and (work / "hello.txt").read_text() == "hello from switchboard\n", output
+    assert {request.path for request in received} == {"/v1/responses"}
+    first = received[0].json()
+    assert any(tool.get("type") == "custom" and tool.get("name") == "apply_patch" for tool in first["tools"])
+    reasoning = [item for item in received[1].json()["input"] if item.get("type") == "reasoning"]
+    assert [item["encrypted_content"] for item in reasoning] == ["enc-1"]  # Codex sent it back; we did not touch it
