@@ -164,3 +164,15 @@ def test_a_fallback_on_a_provider_whose_keys_all_rest_is_skipped():
     assert answer.status == 200 and answer.json()["choices"][0]["message"]["content"] == "from claude"
     assert sum(model.by_key.values()) == asked  # the second request asked no openai key at all
     assert len(claude.requests) == 2
+
+
+def test_every_key_resting_reaches_a_responses_stream_as_a_timed_rate_limit():
+    """Codex acts on rate limits only inside the stream ("try again in N s"); an HTTP 429 would end its turn."""
+    model = KeyedUpstream({key: RATE_LIMITED for key in KEYS})
+    with FakeUpstream(model) as upstream, RunningProxy(env(upstream, MAX_RETRIES="0")) as proxy:
+        request(proxy, "POST", "/v1/chat/completions", {"model": "gpt-x", "messages": [{"role": "user", "content": "Hi"}]})
+        answer = request(proxy, "POST", "/v1/responses", {"model": "gpt-x", "input": "Hi", "stream": True})
+    assert answer.status == 200
+    (failed,) = [data for name, data in answer.events() if name == "response.failed"]
+    error = failed["response"]["error"]
+    assert error["code"] == "rate_limit_exceeded" and "try again in" in error["message"].lower()

@@ -285,6 +285,9 @@ class AllKeysCooling(ProxyError):
             retry_after=str(wait),
             retryable=True,
         )
+        # What the provider said, in effect: so a Responses stream reports it in-stream as a timed
+        # rate limit, where Codex waits and retries (an HTTP 429 ends its turn).
+        self.upstream_status = 429
 
 
 # ---------------------------------------------------------------------------------------------
