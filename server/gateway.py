@@ -31,7 +31,7 @@ from server.config import VERSION, Config, InboundKey
 from server.connection import JSON_HEADERS, SSE_HEADERS, Request, ResponseWriter
 from server.logs import Redactor
 from server.metrics import Metrics
-from translate.dialects import HUB, DIALECTS, ResponseIds, StreamTranslator, hops_between, hub_target, open_exchange
+from translate.dialects import DIALECTS, HUB, ResponseIds, StreamTranslator, hops_between, hub_target, open_exchange
 from translate.errors import (
     AuthenticationFailed,
     InvalidRequest,
