@@ -54,6 +54,9 @@ class Server:
             from server.ledger import open_ledger  # sqlite3 only when the ledger is on
 
             self.gateway.ledger = open_ledger(self.config.usage_db, explicit=self.config.usage_db is not None)
+            if self.gateway.ledger is None and self.config.token_budgets.any():
+                log.error("CLIENT_DAILY_TOKEN_LIMIT is set but the usage ledger could not be opened (see above): "
+                          "budgets are not enforced; set USAGE_DB to a writable file")
         loop = asyncio.get_running_loop()
         if sock is not None:
             self.listener = await loop.create_server(lambda: ClientConnection(self), sock=sock)

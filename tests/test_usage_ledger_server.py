@@ -228,3 +228,21 @@ def test_a_locked_ledger_never_fails_a_request(tmp_path):
             holder.rollback()
             holder.close()
         assert eventually(lambda: requests_in(db).get("alice") == 3, timeout=10)
+
+
+def test_budgets_without_a_usable_default_ledger_are_reported_loudly(tmp_path, caplog, monkeypatch):
+    """The default ledger file cannot be written (the working directory is not writable): the gateway
+    starts, and says at ERROR that the budgets it was given cannot be enforced."""
+    import logging
+
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("server.ledger.DEFAULT_PATH", str(tmp_path / "afile" / "usage.db"))
+    caplog.set_level(logging.WARNING)
+    with FakeUpstream(answer) as upstream, RunningProxy({
+        "OPENAI_API_KEY": "sk", "OPENAI_BASE_URL": upstream.url + "/v1", "CLIENT_DAILY_TOKEN_LIMIT": "1000",
+        "USAGE_DB": "",  # blank is unset: the default file (RunningProxy turns the ledger off otherwise)
+    }) as proxy:
+        assert request(proxy, "GET", "/health").status == 200
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert any("budgets are not enforced" in message for message in errors), caplog.text
