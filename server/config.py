@@ -238,6 +238,9 @@ class Config:
     usage_db: str | None = None  # USAGE_DB as given (None: the default file; "off": no ledger)
     token_budgets: TokenBudgets = field(default_factory=TokenBudgets)  # CLIENT_DAILY_TOKEN_LIMIT
     dashboard: bool = True  # DASHBOARD=off removes /dashboard
+    # Not a setting: the private directory where the workers of one supervisor (server/workers.py)
+    # share their dashboard's live numbers; None when one process serves.
+    live_share_dir: str | None = None
 
     @property
     def proxy_api_keys(self) -> tuple[str, ...]:

@@ -20,6 +20,20 @@ Policies:
 - Nothing the page shows costs the request path anything: the ledger is read in a thread, at most
   once per LEDGER_CACHE_SECONDS, and only when the page asks.
 - The page is served with a strict Content-Security-Policy: everything inline, nothing external.
+- Several workers (--workers; the supervisor makes a private directory, `Config.live_share_dir`):
+  every LIVE_PUBLISH_SECONDS each worker takes `Dashboard.export` on its event loop (list copies,
+  samples only of series that changed), adds its gauges (open streams, queue waits, pool), and a
+  thread writes it to `<dir>/<pid>.json` (a temporary file renamed into place, so a reader sees a
+  whole file). Nothing new recorded and the same gauges: the thread only touches the file. The worker
+  that answers `/dashboard/data` reads the others' files in a thread, skipping files not touched for
+  LIVE_STALE_SECONDS (a dead worker's; the supervisor also removes a dead worker's file when it reaps
+  it) and unreadable or malformed ones, and merges them with its own state in that thread; the other
+  workers' numbers are up to about a second behind. `worker.merged` says how many workers' numbers
+  are in the answer. A worker removes its file when it shuts down.
+- The file is JSON lines: a head `{"time", "gauges", "counts"}`, then one line per record (an object)
+  and one per latency series (an array). The writer reuses the text of rows unchanged since its last
+  write and the reader the checked rows of lines it read before, and both work a row at a time, so
+  at the caps (megabytes of samples) neither holds the interpreter for long nor redoes the work.
 """
 
 from __future__ import annotations
@@ -28,11 +42,13 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import os
 import time
 
-from server.config import VERSION, InboundKey
+from server.config import SECONDS, VERSION, InboundKey
 from server.connection import Request, ResponseWriter
+from server.dashboard import Dashboard, Export, check_export, check_row
 from translate.errors import AuthenticationFailed, InvalidRequest
 from translate.sse import dumps
 
@@ -48,17 +64,28 @@ PAGE_HEADERS = [
     ("referrer-policy", "no-referrer"),
 ]
 JSON_NO_STORE = [("content-type", "application/json"), ("cache-control", "no-store")]
+LIVE_PUBLISH_SECONDS = 1 * SECONDS  # how often each worker writes its live state for the others
+LIVE_STALE_SECONDS = 5 * SECONDS  # a file not touched for this long is a dead worker's: not counted
+GAUGES = ("open_streams", "queue_waits", "pool_idle", "pool_active")
+
+log = logging.getLogger("switchboard")
 
 
 class DashboardEndpoints:
     """The four routes of the dashboard, bound to one gateway."""
 
     def __init__(self, gateway) -> None:
-        from server.dashboard import Dashboard
-
+        # Server lifetime.
         self.gateway = gateway
         self.state = Dashboard()
         self._ledger_cache: tuple[float, str | None, dict] | None = None  # (when, viewer, tokens)
+        # With several workers: where they share their live state (the gateway is built in the worker,
+        # so this is the serving process's pid), and this worker's publishing task while it runs.
+        self.share_dir: str | None = gateway.config.live_share_dir
+        self._reader = LiveFileReader(self.share_dir, os.getpid()) if self.share_dir is not None else None
+        self._writer: LiveFileWriter | None = None
+        self._publisher: asyncio.Task | None = None
+        self._stopping: asyncio.Event | None = None
 
     def routes(self) -> dict:
         return {
@@ -84,6 +111,90 @@ class DashboardEndpoints:
             "ttft_ms": round(ttft * 1000, 1) if ttft is not None else None, "stream": request.stream,
             "request_id": request.request_id, "error": request.error,
         })
+
+    # ---- sharing the live numbers between workers -------------------------------------------
+
+    def start(self) -> None:
+        """With a share directory (--workers), start writing this worker's live state there every second.
+
+        Call it on the running event loop (server/listener.py `Server.start`); returns at once.
+        """
+        if self.share_dir is None or self._publisher is not None:
+            return
+        self._writer = LiveFileWriter(os.path.join(self.share_dir, f"{os.getpid()}.json"))
+        self._stopping = asyncio.Event()
+        self._publisher = asyncio.ensure_future(self._publish(self._writer, self._stopping))
+
+    async def stop(self) -> None:
+        """Stop publishing (after a write in progress) and remove this worker's file. Raises nothing."""
+        publisher, self._publisher = self._publisher, None
+        if publisher is None:
+            return
+        self._stopping.set()
+        try:
+            await publisher
+        except Exception:  # noqa: BLE001 - a bug in publishing must not stop the shutdown
+            log.exception("dashboard: publishing the live numbers failed")
+        await asyncio.to_thread(self._writer.remove)
+
+    async def _publish(self, writer: LiveFileWriter, stopping: asyncio.Event) -> None:
+        written: tuple[dict | None, dict] | None = None  # (newest record, gauges) of the last file written
+        failing = False
+        while not stopping.is_set():
+            gauges, newest = self.gauges(), self.state.newest_record()
+            try:
+                if written is not None and written[0] is newest and written[1] == gauges:
+                    await asyncio.to_thread(writer.touch)  # nothing new: the file only says "alive"
+                else:
+                    export = self.state.export()
+                    export["gauges"] = gauges
+                    await asyncio.to_thread(writer.write, export)
+                    written = (newest, gauges)
+            except OSError as error:
+                if not failing:
+                    log.warning("dashboard: cannot write the live numbers for the other workers: %s", error)
+                failing, written = True, None
+            else:
+                failing = False
+            try:
+                await asyncio.wait_for(stopping.wait(), LIVE_PUBLISH_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+
+    def gauges(self) -> dict[str, int]:
+        """This worker's open streams, queue waits and pooled connections, as they are now."""
+        gateway = self.gateway
+        pool = gateway.client.pool_stats()
+        return {"open_streams": int(gateway.metrics.value("switchboard_active_streams")),
+                "queue_waits": sum(gateway.limiter.waiting.values()), "pool_idle": pool["idle"],
+                "pool_active": pool["active"]}
+
+    async def live(self, client: str | None) -> tuple[dict, int]:
+        """The live numbers for `client` (None: all), and how many workers' numbers they include.
+
+        Alone: this worker's state, on the loop. With a share directory: this worker's export, taken
+        on the loop, merged in a thread with the other workers' fresh files. Raises nothing.
+        """
+        if self._reader is None:
+            live, gauges = self.state.snapshot(client=client), [self.gauges()]
+        else:
+            own = self.state.export()
+            own["gauges"] = self.gauges()
+            reader, state = self._reader, self.state
+
+            def merge() -> tuple[dict, list[dict]]:
+                now = time.time()
+                everyone = [own, *reader.read(now)]
+                # An empty dashboard with the same settings computes over the exports alone, so this
+                # thread never touches the state the event loop keeps recording into.
+                merger = Dashboard(recent_limit=state.recent_limit, window_seconds=state.window_seconds)
+                return merger.snapshot(client=client, now=now, others=everyone), [export["gauges"] for export in everyone]
+
+            live, gauges = await asyncio.to_thread(merge)
+        total = {name: sum(worker.get(name, 0) for worker in gauges) for name in GAUGES}
+        live["now"].update(open_streams=total["open_streams"], queue_waits=total["queue_waits"],
+                           pool={"idle": total["pool_idle"], "active": total["pool_active"]})
+        return live, len(gauges)
 
     # ---- who is looking --------------------------------------------------------------------
 
@@ -146,13 +257,7 @@ class DashboardEndpoints:
         gateway = self.gateway
         config = gateway.config
         limiter = gateway.limiter
-        live = self.state.snapshot(client=only)
-        pool = gateway.client.pool_stats()
-        live["now"].update(
-            open_streams=int(gateway.metrics.value("switchboard_active_streams")),
-            queue_waits=sum(limiter.waiting.values()),
-            pool={"idle": pool["idle"], "active": pool["active"]},
-        )
+        live, merged = await self.live(only)
         builtin = gateway.echo_fallback
         providers = [
             {"name": name, "describe": provider.describe(), "in_flight": limiter.in_flight.get(name, 0),
@@ -165,8 +270,8 @@ class DashboardEndpoints:
             "version": VERSION,
             "viewer": {"client": viewer.client, "admin": viewer.admin},
             "sessions": bool(config.inbound_keys),  # False: no keys, the page has nothing to log out of
-            # Each worker keeps its own live numbers (the ledger's tokens are every worker's): the page says whose.
-            "worker": {"pid": os.getpid(), "of": config.workers},
+            # With --workers, `merged` of the `of` workers' live numbers are in (the ledger's tokens are everyone's).
+            "worker": {"pid": os.getpid(), "of": config.workers, "merged": merged},
             "routes": gateway.routing.describe(),
             "route_rules": config.route_classes.describe(),
             "aliases": dict(config.model_aliases),
@@ -199,6 +304,120 @@ class DashboardEndpoints:
         tokens = {"ledger": True, "today": today_rows, "week": week_rows}
         self._ledger_cache = (now, client, tokens)
         return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# The live-state files of several workers
+# ---------------------------------------------------------------------------------------------
+
+
+class LiveFileWriter:
+    """Writes one worker's exports to its file, reusing the text of rows unchanged since the last write.
+
+    Its methods run in a thread, one at a time. They serialize row by row, so no single call holds the
+    interpreter for long, and rename a whole file into place, so a reader sees the old or the new one.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._texts: dict[int, tuple[object, str]] = {}  # id(row) -> (row, its line), rows of the last write
+        self._last: Export | None = None
+
+    def write(self, export: Export) -> None:
+        """Replace the file with `export`, as JSON lines; raises OSError."""
+        texts: dict[int, tuple[object, str]] = {}
+
+        def line(row: object) -> str:
+            cached = self._texts.get(id(row))
+            if cached is None or cached[0] is not row:  # the row itself is kept, so its id is not reused
+                cached = (row, _json_line(row))
+            texts[id(row)] = cached
+            return cached[1]
+
+        head = _json_line({"time": export["time"], "gauges": export["gauges"], "counts": export["counts"]})
+        lines = [head, *map(line, export["recent"]), *map(line, export["series"]), ""]
+        self._texts, self._last = texts, export
+        temporary = self.path + ".tmp"
+        with open(temporary, "w", encoding="ascii") as file:
+            file.write("\n".join(lines))
+        os.replace(temporary, self.path)
+
+    def touch(self) -> None:
+        """Mark the file fresh without rewriting it (written again if it went missing); raises OSError."""
+        try:
+            os.utime(self.path)
+        except FileNotFoundError:
+            if self._last is None:
+                raise
+            self.write(self._last)
+
+    def remove(self) -> None:
+        """Remove the file (and a temporary one left by a failed write); raises nothing."""
+        for path in (self.path, self.path + ".tmp"):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
+class LiveFileReader:
+    """Reads the other workers' files, reusing the checked rows of lines it has read before."""
+
+    def __init__(self, directory: str, own_pid: int) -> None:
+        self.directory = directory
+        self.own_pid = own_pid
+        self._rows: dict[str, tuple[str, object]] = {}  # line -> (part, checked row), from the last read
+
+    def read(self, now: float) -> list[Export]:
+        """The exports in `<pid>.json` files of other pids touched in the last LIVE_STALE_SECONDS.
+
+        Stale files (a dead worker's), unreadable ones and malformed ones are skipped (logged at
+        DEBUG); a missing directory gives []. Runs in a thread; raises nothing.
+        """
+        try:
+            names = sorted(os.listdir(self.directory))
+        except OSError:
+            return []
+        known, seen, exports = self._rows, {}, []
+        for name in names:
+            pid, _, suffix = name.partition(".")
+            if suffix != "json" or not (pid.isascii() and pid.isdigit()) or int(pid) == self.own_pid:
+                continue
+            try:
+                with open(os.path.join(self.directory, name), "rb") as file:
+                    if now - os.fstat(file.fileno()).st_mtime > LIVE_STALE_SECONDS:
+                        continue
+                    text = file.read().decode("ascii")
+                exports.append(_parse_live_file(text, known, seen))
+            except (OSError, ValueError, RecursionError) as error:  # JSON and decoding errors are ValueErrors
+                log.debug("dashboard: skipping the live file %s: %s", name, error)
+        self._rows = seen
+        return exports
+
+
+def _json_line(value: object) -> str:
+    # ASCII only (ensure_ascii), so no line break of any kind can appear inside a line.
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _parse_live_file(text: str, known: dict, seen: dict) -> Export:
+    """One file's export; rows found in `known` are not parsed again; every row goes into `seen`."""
+    if not text.endswith("\n"):
+        raise ValueError("the file is cut short")
+    head, *lines = text[:-1].split("\n")
+    header = json.loads(head)
+    if not isinstance(header, dict):
+        raise ValueError("the first line is not an object")
+    export = check_export({**header, "recent": [], "series": []})
+    for line in lines:
+        found = known.get(line) or seen.get(line)
+        if found is None:
+            value = json.loads(line)
+            part = "recent" if isinstance(value, dict) else "series"
+            found = (part, check_row(part, value))
+        seen[line] = found
+        export[found[0]].append(found[1])
+    return export
 
 
 def session_mac(key: InboundKey, client: str, admin: str, expiry: str) -> str:

@@ -531,9 +531,10 @@ svg text { fill: var(--muted); font-size: 10px; font-family: var(--mono); }
     const who = viewer.client && viewer.client !== 'admin' ? viewer.client + ', admin' : 'admin';
     byId('viewer').textContent = viewer.admin ? who + ' (all clients)' : str(viewer.client);
     const worker = obj(data.worker);
-    // Several workers: the live numbers are the answering worker's own; the tokens are everyone's.
+    // Several workers: the live numbers are those of every worker that shared them in the last seconds
+    // (normally all of them); the tokens are everyone's, from the ledger.
     byId('worker').hidden = !(worker.of > 1);
-    byId('worker').textContent = worker.of > 1 ? 'live numbers of worker pid ' + worker.pid + ' (1 of ' + worker.of + ')' : '';
+    byId('worker').textContent = worker.of > 1 ? 'live numbers of ' + int(isNum(worker.merged) ? worker.merged : 1) + ' of ' + int(worker.of) + ' workers' : '';
     renderNow(data);
     renderRoutes(data);
     renderLatency(data);

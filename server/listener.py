@@ -63,6 +63,8 @@ class Server:
         else:
             self.listener = await loop.create_server(lambda: ClientConnection(self), self.config.host, self.config.port,
                                                      backlog=1024)
+        if self.gateway.dashboard is not None:
+            self.gateway.dashboard.start()  # with --workers: shares its live numbers with the other workers
         return self.listener.sockets[0].getsockname()[1]
 
     def admit(self, connection: ClientConnection) -> bool:
@@ -99,6 +101,8 @@ class Server:
         for connection in list(self.connections):
             connection.close()  # those still reading a request
         await asyncio.sleep(0)  # let the transports close
+        if self.gateway.dashboard is not None:
+            await self.gateway.dashboard.stop()  # the other workers stop counting this one's numbers
         await self.gateway.client.aclose()
         if self.gateway.ledger is not None:
             self.gateway.ledger.close()  # writes what is pending: a clean shutdown loses no usage

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
 import shutil
 import subprocess
+import time
 from html.parser import HTMLParser
 
 import pytest
 
-from server.dashboard import RECORD_KEYS, SAMPLES_PER_SERIES, SERIES_PER_MINUTE, Dashboard
+from server.dashboard import RECORD_KEYS, SAMPLES_PER_SERIES, SERIES_PER_MINUTE, Dashboard, check_export, check_row
+from server.dashboard_endpoints import LIVE_STALE_SECONDS, LiveFileReader, LiveFileWriter
 from server.dashboard_page import PAGE
 
 NOW = 1_750_000_020.5  # 20.5 s into a minute
@@ -270,6 +274,176 @@ def test_settings_are_checked():
         Dashboard(recent_limit=0)
     with pytest.raises(ValueError, match="window_seconds"):
         Dashboard(window_seconds=30)
+
+
+# ---------------------------------------------------------------------------------------------
+# Several workers: exports merged into one view
+# ---------------------------------------------------------------------------------------------
+
+
+def traffic(count: int = 400, seed: int = 7) -> list[dict]:
+    """Records of two clients over a 15-minute window, oldest first, each at its own time: several
+    providers and models, streams, errors and refusals; fewer than SAMPLES_PER_SERIES per series and minute."""
+    rng = random.Random(seed)
+    records = []
+    for index in range(count):
+        age = rng.uniform(0, 59) if index % 3 == 0 else rng.uniform(0, 15 * 60 - 21)  # a third in the last minute
+        provider, model = rng.choice([("openai", "gpt-4.1"), ("openai", "gpt-4.1-mini"), ("anthropic", "claude-sonnet-5")])
+        stream = rng.random() < 0.5
+        status = rng.choice([200] * 8 + [429, 502])
+        record = entry(time=NOW - age, client=rng.choice(["alice", "bob"]), provider=provider, upstream=f"{provider}/{model}",
+                       status=status, ms=round(rng.uniform(5, 3000), 1), stream=stream,
+                       ttft_ms=round(rng.uniform(1, 500), 1) if stream else None, request_id=f"req_{index}")
+        if index % 37 == 0:
+            record.update(provider="-", upstream="-", status=401, error="invalid key")  # refused before routing
+        records.append(record)
+    return sorted(records, key=lambda record: record["time"])
+
+
+def fed(records: list[dict], **settings: object) -> Dashboard:
+    dashboard = Dashboard(clock=FakeClock(), **settings)
+    for record in records:
+        dashboard.record(record)
+    return dashboard
+
+
+def through_json(export: dict) -> dict:
+    """An export as another worker reads it back: serialized, parsed, checked."""
+    return check_export(json.loads(json.dumps(export)))
+
+
+@pytest.mark.parametrize("recent_limit", [500, 25])
+def test_dashboards_merged_through_exports_equal_one_dashboard_fed_every_record(recent_limit):
+    """Split between workers or fed to one: the same now counts, latency rows with percentiles, recent
+    order and limit, for every viewer."""
+    records = traffic()
+    rng = random.Random(11)
+    parts: list[list[dict]] = [[], [], []]
+    for record in records:
+        parts[rng.randrange(3)].append(record)
+    assert all(parts)
+    one = fed(records, recent_limit=recent_limit)
+    first, second, third = (fed(part, recent_limit=recent_limit) for part in parts)
+    exports = [through_json(dashboard.export(NOW)) for dashboard in (second, third)]
+    for now in (NOW, NOW + 1, NOW + 45):
+        for client in (None, "alice", "bob", "carol"):
+            expected = one.snapshot(client=client, now=now)
+            assert first.snapshot(client=client, now=now, others=exports) == expected, (now, client)
+            # As the endpoint merges: an empty dashboard over every worker's export, its own included.
+            merger = Dashboard(recent_limit=recent_limit)
+            assert merger.snapshot(client=client, now=now, others=[first.export(now), *exports]) == expected
+    everyone = one.snapshot(client=None, now=NOW)
+    assert first.snapshot(client=None, now=NOW)["now"] != everyone["now"]  # a worker alone sees less
+    assert everyone["now"]["requests_last_minute"] > 100 and everyone["now"]["errors_last_minute"] > 0
+    assert len(everyone["latency"]) == 3 and all(row["ttft_p95"] is not None for row in everyone["latency"])
+    assert len(everyone["recent"]) == min(recent_limit, len(records))
+    assert [item["time"] for item in everyone["recent"]] == sorted((item["time"] for item in everyone["recent"]), reverse=True)
+
+
+def test_an_export_holds_what_can_still_count_and_reuses_unchanged_series_rows():
+    """Seconds and minutes past the windows are left out; a series row is the same list until its series
+    counts another request; an export survives JSON unchanged."""
+    dashboard = Dashboard(clock=FakeClock(), window_seconds=180)
+    minute = int(MINUTE) // 60
+    dashboard.record(entry(time=MINUTE - 60, request_id="old"))  # its second is past the last minute, its minute is not
+    dashboard.record(entry(time=MINUTE - 121, request_id="older"))  # its minute is past the window too
+    dashboard.record(entry(time=NOW, stream=True, ttft_ms=3.5))
+    first = dashboard.export(NOW)
+    assert [row[0] for row in first["counts"]] == [int(NOW)]
+    assert sorted((row[0], row[4]) for row in first["series"]) == [(minute - 1, 1), (minute, 1)]
+    assert [item["request_id"] for item in first["recent"]] == ["old", "older", "req_1"]  # oldest first
+    assert through_json(first) == first and first["gauges"] == {}
+    again = dashboard.export(NOW)
+    assert len(again["series"]) == 2 and all(a is b for a, b in zip(first["series"], again["series"]))
+    dashboard.record(entry(time=NOW, ms=7))
+    changed = {row[0]: row for row in dashboard.export(NOW)["series"]}
+    before = {row[0]: row for row in first["series"]}
+    assert changed[minute - 1] is before[minute - 1]  # the earlier minute did not change
+    assert changed[minute] is not before[minute] and changed[minute][4] == 2 and changed[minute][5] == [100.0, 7.0]
+
+
+@pytest.mark.parametrize("bad", [
+    None, [], {}, {"time": "now", "recent": [], "counts": [], "series": [], "gauges": {}},
+    {"time": NOW, "recent": {}, "counts": [], "series": [], "gauges": {}},
+    {"time": NOW, "recent": [{"client": "alice"}], "counts": [], "series": [], "gauges": {}},
+    {"time": NOW, "recent": [], "counts": [[1, "alice", "openai", 1]], "series": [], "gauges": {}},
+    {"time": NOW, "recent": [], "counts": [[1, "alice", "openai", -1, 0]], "series": [], "gauges": {}},
+    {"time": NOW, "recent": [], "counts": [[1.5, "alice", "openai", 1, 0]], "series": [], "gauges": {}},
+    {"time": NOW, "recent": [], "counts": [[1, 7, "openai", 1, 0]], "series": [], "gauges": {}},
+    {"time": NOW, "recent": [], "counts": [[1, "alice", "openai", True, 0]], "series": [], "gauges": {}},
+    {"time": NOW, "recent": [], "counts": [], "series": [[1, "alice", "openai", None, 1, [5.0], 0, []]], "gauges": {}},
+    {"time": NOW, "recent": [], "counts": [], "series": [[1, "alice", "openai", "m", 1, ["5"], 0, []]], "gauges": {}},
+    {"time": NOW, "recent": [], "counts": [], "series": [], "gauges": {"open_streams": "2"}},
+    {"time": NOW, "recent": [], "counts": [], "series": []},
+], ids=lambda bad: json.dumps(bad)[:60])
+def test_a_malformed_export_is_refused(bad):
+    """Anything not shaped as `export` writes it is a ValueError, never a crash later in `snapshot`."""
+    with pytest.raises(ValueError):
+        check_export(bad)
+
+
+def test_a_record_read_back_keeps_the_listed_keys_cut_to_size():
+    """Unknown keys go, strings are cut as `record` cuts them, values that are not plain become None."""
+    kept = check_row("recent", {"time": NOW, "client": "a" * 500, "prompt": "secret", "ms": [1], "status": 200})
+    assert tuple(kept) == RECORD_KEYS
+    assert len(kept["client"]) == 200 and kept["ms"] is None and kept["status"] == 200 and "secret" not in json.dumps(kept)
+
+
+def live_export(*request_ids: str, gauges: dict | None = None) -> dict:
+    dashboard = Dashboard(clock=FakeClock())
+    for request_id in request_ids:
+        dashboard.record(entry(request_id=request_id))
+    export = dashboard.export(NOW)
+    export["gauges"] = gauges or {"open_streams": 1}
+    return export
+
+
+def test_the_reader_skips_its_own_stale_garbage_and_partial_files(tmp_path):
+    """Only other pids' whole, well-formed files touched in the last LIVE_STALE_SECONDS are read."""
+    now = time.time()
+    fresh = live_export("req_fresh", gauges={"open_streams": 2, "pool_idle": 1})
+    LiveFileWriter(str(tmp_path / "101.json")).write(fresh)
+    LiveFileWriter(str(tmp_path / "102.json")).write(live_export("req_stale"))
+    os.utime(tmp_path / "102.json", (now - LIVE_STALE_SECONDS - 1,) * 2)  # a dead worker's leftovers
+    LiveFileWriter(str(tmp_path / "103.json")).write(live_export("req_own"))  # the reader's own
+    whole = (tmp_path / "101.json").read_bytes()
+    (tmp_path / "104.json").write_bytes(whole[: len(whole) // 2])  # cut short
+    (tmp_path / "105.json").write_bytes(b"not json at all\n")
+    (tmp_path / "106.json").write_bytes(whole.replace(b"req_fresh", b"req_\xff"))  # not ASCII
+    (tmp_path / "107.json").write_bytes(whole.replace(b',"alice","openai","gpt-4.1",', b',7,"openai","gpt-4.1",'))  # not an export
+    assert (tmp_path / "107.json").read_bytes() != whole
+    (tmp_path / "108.json").write_bytes(b"")
+    (tmp_path / "109.json.tmp").write_bytes(whole)  # a write in progress
+    (tmp_path / "notes.json").write_bytes(whole)
+    (tmp_path / "110.json").mkdir()  # unreadable
+    reader = LiveFileReader(str(tmp_path), own_pid=103)
+    (found,) = reader.read(now)
+    assert found == through_json(fresh)
+    assert LiveFileReader(str(tmp_path / "gone"), own_pid=1).read(now) == []
+
+
+def test_the_writer_replaces_touches_and_removes_its_file_and_the_reader_reuses_rows(tmp_path):
+    """A rewrite is read whole; a touch keeps the file fresh (and rewrites it if it went); rows read before
+    are not parsed again; remove takes the file away."""
+    path = str(tmp_path / "101.json")
+    writer, reader = LiveFileWriter(path), LiveFileReader(str(tmp_path), own_pid=1)
+    export = live_export("req_1", "req_2")
+    writer.write(export)
+    (first,) = reader.read(time.time())
+    later = live_export("req_1", "req_2", "req_3")
+    writer.write(later)
+    (second,) = reader.read(time.time())
+    assert [item["request_id"] for item in second["recent"]] == ["req_1", "req_2", "req_3"]
+    assert second["recent"][0] is first["recent"][0]  # the same line: checked once
+    os.utime(path, (time.time() - 60,) * 2)
+    assert reader.read(time.time()) == []
+    writer.touch()
+    assert len(reader.read(time.time())) == 1
+    os.remove(path)
+    writer.touch()
+    assert reader.read(time.time()) == [through_json(later)]
+    writer.remove()
+    assert os.listdir(tmp_path) == []
 
 
 # ---------------------------------------------------------------------------------------------

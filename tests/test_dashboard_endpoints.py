@@ -3,12 +3,16 @@ prompt text in anything it serves. (The page in a real browser: tests/test_dashb
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 
 from fake_upstream import FakeUpstream, Received, Reply, RunningProxy, completion, text_stream
 from loopback import eventually, request
+
+from server.dashboard import Dashboard
+from server.dashboard_endpoints import LIVE_STALE_SECONDS, LiveFileWriter
 
 PROMPT_TEXT = "PROMPT-TEXT-7f3a9 what is the launch code"
 COMPLETION_TEXT = "COMPLETION-TEXT-c41d the code is 0000"
@@ -57,7 +61,7 @@ def test_without_keys_on_loopback_the_data_just_opens():
     with FakeUpstream(answer) as upstream, RunningProxy({"OPENAI_API_KEY": "sk", "OPENAI_BASE_URL": upstream.url + "/v1"}) as proxy:
         seen = data(proxy)
     assert seen["viewer"] == {"client": "default", "admin": True} and seen["sessions"] is False
-    assert seen["worker"] == {"pid": os.getpid(), "of": 1}
+    assert seen["worker"] == {"pid": os.getpid(), "of": 1, "merged": 1}
     assert seen["tokens"] == {"ledger": False, "today": [], "week": []}  # the tests' proxies run without a ledger
 
 
@@ -139,3 +143,42 @@ def test_dashboard_off_removes_the_routes(tmp_path):
     with FakeUpstream(answer) as upstream, RunningProxy(env(upstream, tmp_path, DASHBOARD="off")) as proxy:
         assert request(proxy, "GET", "/dashboard").status == 404
         assert request(proxy, "GET", "/dashboard/data", headers={"x-api-key": SECRETS[3]}).status == 404
+
+
+def test_with_a_share_directory_a_worker_publishes_its_numbers_and_merges_the_others(tmp_path):
+    """The worker writes <pid>.json; another worker's fresh file is counted (its gauges summed, each
+    client still seeing its own rows), a stale one is not; the worker's file goes when it stops."""
+    share = tmp_path / "live"
+    share.mkdir(mode=0o700)
+    other = Dashboard()
+    for index in range(2):
+        other.record({"time": time.time(), "client": "bob", "provider": "openai", "upstream": "openai/gpt-4.1",
+                      "status": 200, "ms": 50.0 + index, "request_id": f"req_other_{index}"})
+    export = other.export()
+    export["gauges"] = {"open_streams": 2, "queue_waits": 1, "pool_idle": 3, "pool_active": 4}
+    other_file = share / "999999999.json"  # no process of this test has that pid
+    with FakeUpstream(answer) as upstream:
+        proxy = RunningProxy(env(upstream, tmp_path, WORKERS="2"))
+        proxy.config = dataclasses.replace(proxy.config, live_share_dir=str(share))
+        with proxy:
+            own_file = share / f"{os.getpid()}.json"
+            assert eventually(own_file.exists, timeout=5)
+            ask(proxy, SECRETS[1])
+            LiveFileWriter(str(other_file)).write(export)
+            admin, alice = login(proxy, SECRETS[3]), login(proxy, SECRETS[1])
+            merged, as_alice = data(proxy, admin), data(proxy, alice)
+            assert eventually(lambda: '"req_' in own_file.read_text(), timeout=5)  # its own record, published
+            os.utime(other_file, (time.time() - LIVE_STALE_SECONDS - 1,) * 2)
+            alone = data(proxy, admin)
+    assert merged["worker"] == {"pid": os.getpid(), "of": 2, "merged": 2}
+    assert merged["now"]["requests_last_minute"] == 3
+    # Newest first, whichever worker had it: alice asked after the other worker's two were recorded.
+    assert [row["client"] for row in merged["recent"]] == ["alice", "bob", "bob"]
+    assert [row["request_id"] for row in merged["recent"][1:]] == ["req_other_1", "req_other_0"]
+    assert merged["now"]["open_streams"] == 2 and merged["now"]["queue_waits"] == 1
+    assert merged["now"]["pool"]["idle"] >= 3 and merged["now"]["pool"]["active"] >= 4
+    (row,) = [row for row in merged["latency"] if row["model"] == "gpt-4.1"]
+    assert row["count"] == 3
+    assert [item["client"] for item in as_alice["recent"]] == ["alice"] and as_alice["now"]["requests_last_minute"] == 1
+    assert alone["worker"]["merged"] == 1 and alone["now"]["requests_last_minute"] == 1
+    assert not own_file.exists() and other_file.exists()

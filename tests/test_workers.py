@@ -73,20 +73,26 @@ def worker_pids_alive(pids: set[int]) -> list[int]:
 
 
 def test_workers_leave_when_their_supervisor_is_killed_outright(tmp_path):
-    """SIGKILL on the supervisor: its workers notice within seconds and exit instead of lingering."""
+    """SIGKILL on the supervisor: its workers notice within seconds and exit instead of lingering, and the
+    last one out removes the dashboard's share directory the supervisor can no longer remove."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PROXY_", "ANTHROPIC_"))}
+    temporary = tmp_path / "tmp"  # where the supervisor makes the share directory
+    temporary.mkdir()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "proxy.py"), "--port", str(port), "--workers", "2"],
-        env=dict(clean, SHUTDOWN_GRACE="1"), cwd=tmp_path, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=dict(clean, SHUTDOWN_GRACE="1", TMPDIR=str(temporary)), cwd=tmp_path, stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_until_healthy(port)
+        assert len(list(temporary.glob("switchboard-live-*"))) == 1
         assert eventually(lambda: len(worker_pids(port)) == 2)
         workers = worker_pids(port)
         process.kill()
         process.wait(5)
         assert eventually(lambda: worker_pids_alive(workers) == [], timeout=8)
+        assert list(temporary.glob("switchboard-live-*")) == []
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
