@@ -322,7 +322,8 @@ def _conjunction(base: dict, extra: dict, *, branch_wins: bool = False) -> dict:
         if key == "properties" and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value} if branch_wins else {**value, **merged[key]}
         elif key == "required" and isinstance(value, list) and isinstance(merged.get(key), list):
-            merged[key] = list(dict.fromkeys(merged[key] + value))
+            # Only names are joined: a client's schema may hold anything here (a list is unhashable).
+            merged[key] = list(dict.fromkeys(name for name in merged[key] + value if isinstance(name, str)))
         elif key == "type" and branch_wins and isinstance(value, str):
             merged[key] = value
             # A branch of another type keeps only its own keywords from the parent.
