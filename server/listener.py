@@ -138,6 +138,8 @@ def banner(config: Config, gateway: Gateway, port: int) -> Verbatim:
                      "as requested (remap one with MODEL_ALIASES, e.g. MODEL_ALIASES=claude-opus-4-1=claude-sonnet-4-5)")
     if config.default_model:
         lines.append(f"  a request without a model -> {config.default_model} (MODEL_NAME)")
+    if config.dashboard:
+        lines.append(f"  dashboard: http://{config.host}:{port}/dashboard")
     lines.append(f"  inbound auth: {'a key required (PROXY_API_KEY / ANTHROPIC_AUTH_TOKEN)' if config.proxy_api_keys else 'none (loopback only)' if config.is_loopback() else 'none (ALLOW_ANONYMOUS=true)'}")
     return Verbatim("\n".join(lines))
 

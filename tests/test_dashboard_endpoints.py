@@ -182,3 +182,13 @@ def test_with_a_share_directory_a_worker_publishes_its_numbers_and_merges_the_ot
     assert [item["client"] for item in as_alice["recent"]] == ["alice"] and as_alice["now"]["requests_last_minute"] == 1
     assert alone["worker"]["merged"] == 1 and alone["now"]["requests_last_minute"] == 1
     assert not own_file.exists() and other_file.exists()
+
+
+def test_the_banner_says_where_the_dashboard_is_unless_it_is_off():
+    from server.config import Config
+    from server.gateway import Gateway
+    from server.listener import banner
+
+    on, off = Config.from_env({}), Config.from_env({"DASHBOARD": "off"})
+    assert "dashboard: http://127.0.0.1:8082/dashboard" in str(banner(on, Gateway(on), 8082))
+    assert "dashboard" not in str(banner(off, Gateway(off), 8082))
