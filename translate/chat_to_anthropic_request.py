@@ -168,12 +168,10 @@ def chat_to_anthropic_request(body: dict, target: AnthropicTarget) -> AnthropicR
         json_mode = None  # the answer's text is the JSON itself
     elif json_mode == "json_schema":
         tools, tool_choice = _force_json_tool(tools, tool_choice, json_schema, body["response_format"])
-    if budget is not None and not target.hub and tool_choice is not None and tool_choice["type"] in ("any", "tool"):
-        # Thinking allows only auto or none. Without the force, ask in words for the JSON tool.
-        if json_mode == "json_schema":
-            system.append({"type": "text", "text": JSON_TOOL_INSTRUCTION})
-        tool_choice = {**tool_choice, "type": "auto"}
-        tool_choice.pop("name", None)
+    lifted = lift_forced_tool(tool_choice, budget, target)
+    if lifted is not tool_choice and json_mode == "json_schema":
+        system.append({"type": "text", "text": JSON_TOOL_INSTRUCTION})  # without the force, ask in words
+    tool_choice = lifted
 
     out: dict = {"model": target.model, "max_tokens": max_tokens}
     if system:
@@ -183,22 +181,7 @@ def chat_to_anthropic_request(body: dict, target: AnthropicTarget) -> AnthropicR
         out["tools"] = tools
         if tool_choice is not None:
             out["tool_choice"] = tool_choice
-    temperature = _number(body, "temperature")
-    top_p = _number(body, "top_p")
-    if budget is not None:
-        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    if target.hub:
-        # The next dialect decides what its model takes (its translator drops sampling for reasoning models).
-        if temperature is not None:
-            out["temperature"] = temperature
-        if top_p is not None:
-            out["top_p"] = top_p
-    elif budget is None:
-        # Anthropic requires temperature 1 and top_p >= 0.95 with thinking: with it, both are left out.
-        if temperature is not None:
-            out["temperature"] = min(max(temperature, 0.0), 1.0)
-        if top_p is not None:
-            out["top_p"] = top_p
+    put_thinking_and_sampling(out, body, budget, target)
     if output_format is not None:
         out["output_config"] = {"format": output_format}
     stop_sequences = _stop_sequences(body.get("stop"))
@@ -238,7 +221,34 @@ def _reject_unsupported_parameters(body: dict) -> None:
             )
 
 
-def _number(body: dict, name: str) -> float | None:
+def lift_forced_tool(tool_choice: dict | None, budget: int | None, target: AnthropicTarget) -> dict | None:
+    """`tool_choice`, or auto in its place when it forces a tool under thinking, which Claude refuses
+    (not toward another dialect: `target.hub`). Shared with translate/responses_to_anthropic_request.py."""
+    if budget is None or target.hub or tool_choice is None or tool_choice["type"] not in ("any", "tool"):
+        return tool_choice
+    return {**{key: value for key, value in tool_choice.items() if key != "name"}, "type": "auto"}
+
+
+def put_thinking_and_sampling(out: dict, body: dict, budget: int | None, target: AnthropicTarget) -> None:
+    """`thinking` (when there is a `budget`) and the client's temperature and top_p, as the target takes them.
+
+    Claude requires temperature 1 and top_p >= 0.95 with thinking, and a temperature in [0, 1]: with
+    thinking both are left out, without it the temperature is clamped. Toward another dialect
+    (`target.hub`) both go as sent: the next translator decides for its model. Shared with
+    translate/responses_to_anthropic_request.py.
+    """
+    temperature, top_p = number_field(body, "temperature"), number_field(body, "top_p")
+    if budget is not None:
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        if not target.hub:
+            return
+    if temperature is not None:
+        out["temperature"] = temperature if target.hub else min(max(temperature, 0.0), 1.0)
+    if top_p is not None:
+        out["top_p"] = top_p
+
+
+def number_field(body: dict, name: str) -> float | None:
     value = body.get(name)
     if value is None:
         return None

@@ -59,12 +59,14 @@ from .chat_to_anthropic_request import (
     add_cache_breakpoints,
     append_turn,
     document_block,
+    fit_max_tokens,
     image_block,
+    lift_forced_tool,
     make_tool_ids_unique,
     pair_tool_results,
+    put_thinking_and_sampling,
     text_blocks,
     trim_prefill,
-    fit_max_tokens,
 )
 from .errors import InvalidRequest, NotFound
 from .responses_context import (
@@ -170,10 +172,7 @@ def responses_to_anthropic_request(
     output_format = _text_format(body.get("text"))
     if output_format == "json_object":
         system.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
-    if budget is not None and not target.hub and tool_choice is not None and tool_choice["type"] in ("any", "tool"):
-        # Anthropic: with thinking, tool_choice must be auto or none.
-        tool_choice = {key: value for key, value in tool_choice.items() if key != "name"}
-        tool_choice["type"] = "auto"
+    tool_choice = lift_forced_tool(tool_choice, budget, target)
 
     out: dict = {"model": target.model, "max_tokens": max_tokens}
     if system:
@@ -183,17 +182,7 @@ def responses_to_anthropic_request(
         out["tools"] = anthropic_tools
         if tool_choice is not None:
             out["tool_choice"] = tool_choice
-    if budget is not None:
-        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    if budget is None or target.hub:
-        # Anthropic requires temperature 1 and top_p >= 0.95 with thinking, and a range of [0, 1];
-        # toward another dialect (`target.hub`) the next translator decides.
-        temperature = _number(body, "temperature")
-        top_p = _number(body, "top_p")
-        if temperature is not None:
-            out["temperature"] = temperature if target.hub else min(max(temperature, 0.0), 1.0)
-        if top_p is not None:
-            out["top_p"] = top_p
+    put_thinking_and_sampling(out, body, budget, target)
     if isinstance(output_format, dict):
         out["output_config"] = {"format": output_format}
     user_id = body.get("safety_identifier") or body.get("user")
@@ -251,15 +240,6 @@ def _input_items(value: object) -> list[dict]:
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             raise InvalidRequest(f"input[{i}] must be an object.", param=f"input[{i}]")
-    return value
-
-
-def _number(body: dict, name: str) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidRequest(f"{name} must be a number.", param=name)
     return value
 
 
