@@ -276,13 +276,41 @@ class _ToolCall:
     signature: ThoughtSignature | None = None  # Gemini thought signature, carried in the tool id
 
 
-class _StreamBroken(Exception):
+class StreamBroken(Exception):
+    """Raised inside a stream translator's handling of one event: the stream ends with `error`."""
+
     def __init__(self, error: ProxyError) -> None:
         super().__init__(error.message)
         self.error = error
 
 
-class ChatToAnthropicStream:
+class TableDrivenStream:
+    """What the stream translators into the hub share: a state machine given as a table of
+    (state, what happened) -> next state, whose `done` state ends the stream, and the token counters
+    the proxy reads for its access log. Shared with translate/responses_to_anthropic_response.py."""
+
+    def __init__(self, transitions: dict, start: Enum, done: Enum) -> None:
+        self._transitions = transitions
+        self._state = start
+        self._done = done
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cache_read_tokens = 0
+        self.cache_creation_tokens = 0
+
+    @property
+    def finished(self) -> bool:
+        return self._state is self._done
+
+    def _advance(self, happened: str) -> None:
+        try:
+            self._state = self._transitions[(self._state, happened)]
+        except KeyError:
+            message = f"stream translator: {happened!r} is not expected in state {self._state.name}"
+            raise RuntimeError(message) from None
+
+
+class ChatToAnthropicStream(TableDrivenStream):
     """Translate decoded OpenAI SSE events into Anthropic stream events (dicts).
 
     The proxy calls `feed()` for every upstream SSEEvent, `close()` at a clean end of the upstream
@@ -301,6 +329,7 @@ class ChatToAnthropicStream:
         thought_signatures: bool = False,
         thought_tags: bool = False,
     ) -> None:
+        super().__init__(_TRANSITIONS, StreamState.BEFORE_START, StreamState.DONE)
         # Fixed for the stream.
         self._requested_model = requested_model
         self._message_id = message_id
@@ -310,7 +339,6 @@ class ChatToAnthropicStream:
         self._thought_signatures = thought_signatures
         self._thought_splitter = InlineThoughtSplitter() if thought_tags else None
         # Progress.
-        self._state = StreamState.BEFORE_START
         self._next_index = 0
         self._open_kind: str | None = None  # "text", "thinking" or "tool_use"
         # Whitespace that would start a text block: held until real text follows, else dropped.
@@ -323,24 +351,8 @@ class ChatToAnthropicStream:
         self._finish_reason: str | None = None
         self._refused = False
         self._matched_stop: str | None = None
-        # Usage, read by the proxy for its access log.
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cache_read_tokens = 0
-        self.cache_creation_tokens = 0
         # Thought signatures that came after their tool_use block had started (for a log line).
         self.lost_thought_signatures = 0
-
-    @property
-    def finished(self) -> bool:
-        return self._state is StreamState.DONE
-
-    def _advance(self, happened: str) -> None:
-        try:
-            self._state = _TRANSITIONS[(self._state, happened)]
-        except KeyError:
-            message = f"stream translator: {happened!r} is not expected in state {self._state.name}"
-            raise RuntimeError(message) from None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -365,7 +377,7 @@ class ChatToAnthropicStream:
         out: list[dict] = []
         try:
             self._chunk(chunk, out)
-        except _StreamBroken as broken:
+        except StreamBroken as broken:
             out += self.fail(broken.error)
         return out
 
@@ -575,7 +587,7 @@ class ChatToAnthropicStream:
             arguments = dumps(arguments)
         if isinstance(arguments, str) and arguments:
             if tool.block_index is not None and tool is not self._open_tool:
-                raise _StreamBroken(UpstreamUnavailable(
+                raise StreamBroken(UpstreamUnavailable(
                     f"{UPSTREAM_LABEL} upstream interleaved the arguments of parallel tool calls; "
                     "this upstream needs buffered tool calls."
                 ))

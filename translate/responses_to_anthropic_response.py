@@ -58,6 +58,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from translate.chat_to_anthropic_response import (
+    StreamBroken,
+    TableDrivenStream,
     anthropic_usage,
     is_int,
     tool_input,
@@ -310,13 +312,7 @@ class _Piece:
     section: int | None = None  # thinking: summary_index / content_index of the latest delta
 
 
-class _StreamBroken(Exception):
-    def __init__(self, error: ProxyError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-class ResponsesToAnthropicStream:
+class ResponsesToAnthropicStream(TableDrivenStream):
     """Translate decoded Responses SSE events into Anthropic stream events (dicts).
 
     The proxy calls `feed()` for every upstream SSEEvent, `close()` at the end of the upstream body
@@ -325,33 +321,17 @@ class ResponsesToAnthropicStream:
     """
 
     def __init__(self, *, requested_model: str, message_id: str, tool_names: dict[str, str]) -> None:
+        super().__init__(_TRANSITIONS, StreamState.BEFORE_START, StreamState.DONE)
         # Fixed for the stream.
         self._requested_model = requested_model
         self._message_id = message_id
         self._tool_names = tool_names
         # Progress.
-        self._state = StreamState.BEFORE_START
         self._items: dict[int, _Item] = {}
         self._next_index = 0
         self._open: _Piece | None = None
         self._has_tool_use = False
         self._refused = False
-        # Usage, read by the proxy for its access log.
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cache_read_tokens = 0
-        self.cache_creation_tokens = 0
-
-    @property
-    def finished(self) -> bool:
-        return self._state is StreamState.DONE
-
-    def _advance(self, happened: str) -> None:
-        try:
-            self._state = _TRANSITIONS[(self._state, happened)]
-        except KeyError:
-            message = f"stream translator: {happened!r} is not expected in state {self._state.name}"
-            raise RuntimeError(message) from None
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -377,7 +357,7 @@ class ResponsesToAnthropicStream:
         out: list[dict] = []
         try:
             handler(self, payload, out)
-        except _StreamBroken as broken:
+        except StreamBroken as broken:
             out += self.fail(broken.error)
         return out
 
@@ -622,7 +602,7 @@ class ResponsesToAnthropicStream:
         if not text:
             return
         if piece.closed:
-            raise _StreamBroken(UpstreamUnavailable(
+            raise StreamBroken(UpstreamUnavailable(
                 f"{UPSTREAM_LABEL} upstream sent more output for an item whose block had already ended."
             ))
         kind = piece.owner.block_kind
