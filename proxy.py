@@ -4,7 +4,8 @@ This file is the entry point (`python proxy.py`, the `switchboard` script, the z
 of contents of the program. A request flows one way through the rooms:
 
     server/connection.py   client bytes -> h11 -> Request (limits, deadlines, disconnects)
-    server/gateway.py      auth, route (front dialect, provider, model), fallbacks, retries
+    server/gateway.py      auth, route (front dialect, provider, model), fallbacks, retries, keys
+                           (server/about_endpoints.py: health, models, metrics, usage; the dashboard)
     translate/dialects.py  front dialect -> hub (Anthropic Messages) -> upstream dialect, or passthrough
     upstreams/<provider>   URL, headers and quirks; upstreams/http.py sends through the pool
     translate/             upstream events -> front events (stream translators: feed / close / fail)

@@ -3,6 +3,8 @@
 A request flows one way: route (front dialect, provider, model) -> the hops between the front's
 dialect and the provider's (translate/dialects.py; none for passthrough) -> the provider sends it
 through the pooled client -> the answer comes back through the same hops, whole or streamed.
+The endpoints that only describe the gateway (health, models, metrics, usage) are in
+server/about_endpoints.py, the dashboard's in server/dashboard_endpoints.py.
 
 Policies:
 - Nothing here asks which dialect or provider it is handling: the front `Dialect`, the provider's
@@ -22,12 +24,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 
-from server.config import VERSION, Config, InboundKey
+from server.about_endpoints import AboutEndpoints
+from server.config import Config, InboundKey
 from server.connection import JSON_HEADERS, SSE_HEADERS, Request, ResponseWriter
 from server.logs import Redactor
 from server.metrics import Metrics
@@ -67,15 +69,7 @@ FORWARDED_RESPONSE_HEADER_PREFIXES = ("retry-after", "anthropic-ratelimit-", "x-
 # After a translated stream finished, the upstream's last bytes are read this long, so its
 # connection can go back to the pool.
 AFTER_END_DRAIN_TIMEOUT = 1.0
-# Names Claude Code's model picker keeps (ids starting with "claude"): the current families and the
-# 4.x names still in use. They route through the tiers (or unchanged, to Anthropic).
-CLAUDE_MODEL_NAMES = (
-    "claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5",
-    "claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5",
-)
-MODELS_CREATED = 1735689600
 KNOWN_ROUTES_LIMIT = 1024  # (model, front) routes and (provider, model) targets remembered
-MODELS_CREATED_AT = "2025-01-01T00:00:00Z"
 
 
 def provider_variables(name: str) -> str:
@@ -146,18 +140,8 @@ class Gateway:
             ("POST", "/v1/messages/count_tokens"): self.handle_count_tokens,
             ("POST", "/v1/chat/completions"): self.handle_front,
             ("POST", "/v1/responses"): self.handle_front,
-            ("GET", "/v1/models"): self.handle_models,
-            ("GET", "/health"): self.handle_health,
-            ("GET", "/"): self.handle_root,
-            ("HEAD", "/"): self.handle_root,
-            ("HEAD", "/health"): self.handle_health,
-            # Claude Code probes this before a session (a connectivity check, no key sent).
-            ("GET", "/api/hello"): self.handle_hello,
-            ("HEAD", "/api/hello"): self.handle_hello,
-            ("POST", "/api/event_logging/batch"): self.handle_event_logging,
-            ("GET", "/metrics"): self.handle_metrics,
-            ("GET", "/v1/usage"): self.handle_usage,
         }
+        self.routes.update(AboutEndpoints(self).routes())
         self.dashboard = None
         if config.dashboard:
             from server.dashboard_endpoints import DashboardEndpoints
@@ -305,71 +289,6 @@ class Gateway:
             extra={"access": fields},
         )
 
-    # ---- small endpoints -------------------------------------------------------------------
-
-    async def handle_root(self, request: Request, out: ResponseWriter) -> None:
-        body = {"name": "switchboard", "version": VERSION, "endpoints": sorted(self.paths)}
-        await out.send(200, JSON_HEADERS, dumps(body).encode())
-
-    async def handle_health(self, request: Request, out: ResponseWriter) -> None:
-        body = {"status": "ok", "version": VERSION, "providers": sorted(self.providers), "pid": os.getpid()}
-        await out.send(200, JSON_HEADERS, dumps(body).encode())
-
-    async def handle_hello(self, request: Request, out: ResponseWriter) -> None:
-        await out.send(200, JSON_HEADERS, b'{"message":"hello"}')
-
-    async def handle_metrics(self, request: Request, out: ResponseWriter) -> None:
-        stats = self.client.pool_stats()
-        self.metrics.set("switchboard_upstream_pool_connections", stats["idle"], state="idle")
-        self.metrics.set("switchboard_upstream_pool_connections", stats["active"], state="active")
-        for name, provider in self.providers.items():
-            for key in provider.keys.snapshot() if provider.keys is not None else ():
-                fingerprint = key["fingerprint"]
-                for state in ("healthy", "cooling", "disabled"):
-                    self.metrics.mirror("switchboard_upstream_key_state", int(key["state"] == state), provider=name,
-                                        key=fingerprint, state=state)
-                self.metrics.mirror("switchboard_upstream_key_requests_total", key["requests"], provider=name, key=fingerprint)
-                for reason in ("rate_limited", "quota_exhausted"):
-                    self.metrics.mirror("switchboard_upstream_key_refusals_total", key[reason], provider=name,
-                                        key=fingerprint, reason=reason)
-        body = self.metrics.render().encode()
-        await out.send(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], body)
-
-    async def handle_usage(self, request: Request, out: ResponseWriter) -> None:
-        """`GET /v1/usage?since=7d&until=...&group_by=client,model[&client=NAME]`: sums from the usage ledger.
-
-        A named client sees only its own rows; an admin key (or a gateway without keys) sees all, and
-        may filter by `client`. Read in a thread (sqlite3 blocks), after writing this worker's pending sums.
-        """
-        from datetime import date
-        from urllib.parse import parse_qs
-
-        from server import ledger as ledgers
-
-        if self.ledger is None:
-            raise NotFound("the usage ledger is off (USAGE_DB=off, or its default file could not be opened at start)")
-        asked = {name: values[-1] for name, values in parse_qs(request.query).items()}
-        today = time.strftime("%Y-%m-%d", time.gmtime())
-        try:
-            since = ledgers.parse_since(asked.get("since", "7d"), date.fromisoformat(today))
-            until = ledgers.parse_since(asked["until"], date.fromisoformat(today)) if "until" in asked else None
-            group_by = tuple(name.strip() for name in asked.get("group_by", "day,client,model").split(",") if name.strip())
-            client = asked.get("client") if request.admin else request.client
-            await asyncio.to_thread(self.ledger.flush)
-            rows = await asyncio.to_thread(ledgers.query, [self.ledger.path], since=since, until=until,
-                                           group_by=group_by, client=client)
-        except ValueError as error:
-            raise InvalidRequest(str(error)) from None
-        except ledgers.LedgerError as error:
-            raise UpstreamUnavailable(f"the usage ledger cannot be read: {error}") from None
-        body = {"object": "list", "since": since, "until": until or today, "group_by": list(group_by),
-                "client": client, "data": rows}
-        await out.send(200, JSON_HEADERS, dumps(body).encode())
-
-    async def handle_event_logging(self, request: Request, out: ResponseWriter) -> None:
-        # Claude Code's telemetry; nothing to forward. Answer quietly.
-        await out.send(204, [], b"")
-
     async def handle_count_tokens(self, request: Request, out: ResponseWriter) -> None:
         body = parse_json_object(request.body, self.tools_memo)  # the session's tool list: checked once
         validate_count_tokens_request(body)
@@ -411,54 +330,6 @@ class Gateway:
         request.usage.input_tokens = counted if isinstance(counted, int) else 0
         await out.send(200, JSON_HEADERS, raw)
         return True
-
-    async def handle_models(self, request: Request, out: ResponseWriter) -> None:
-        """One list in both shapes: OpenAI's (object, owned_by, created) and Anthropic's (type, display_name, ...).
-
-        Codex CLI asks with `?client_version=...` and reads only its own catalog shape, `{"models": [...]}`;
-        an empty catalog makes it keep its bundled one (any other shape is an error it logs).
-        """
-        if "client_version=" in request.query:
-            await out.send(200, JSON_HEADERS, b'{"models":[]}')
-            return
-        data = [
-            {
-                "id": model_id,
-                "object": "model",
-                "type": "model",
-                "created": MODELS_CREATED,
-                "created_at": MODELS_CREATED_AT,
-                "owned_by": owner,
-                "display_name": model_id,
-            }
-            for model_id, owner in self.model_ids()
-        ]
-        body = {
-            "object": "list",
-            "data": data,
-            "has_more": False,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
-        await out.send(200, JSON_HEADERS, dumps(body).encode())
-
-    def model_ids(self) -> list[tuple[str, str]]:
-        """(id, provider) for every model name this proxy can route, without duplicates, in a stable order."""
-        table = self.routing
-        listed: dict[str, str] = {}
-        # Claude names route everywhere (through the tiers); Claude Code's picker keeps only these.
-        for name in CLAUDE_MODEL_NAMES:
-            listed.setdefault(name, resolve_route(name, table).provider)
-        for model in (table.big_model, table.middle_model, table.small_model):
-            if model:
-                listed.setdefault(model, table.preferred)
-        for alias in table.aliases:
-            listed.setdefault(alias, resolve_route(alias, table).provider)
-        for name, provider in self.providers.items():
-            for model in provider.well_known_models:
-                model_id = model if name == table.preferred else f"{name}/{model}"
-                listed.setdefault(model_id, name)
-        return list(listed.items())
 
     # ---- the one serve path ----------------------------------------------------------------
 
