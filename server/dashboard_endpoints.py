@@ -105,7 +105,7 @@ class DashboardEndpoints:
             "time": time.time(), "client": request.client, "front": request.front.name, "route_rule": request.route_rule,
             "provider": route.provider if route else "-", "model": route.requested if route else "-",
             "upstream": f"{route.provider}/{route.model}" if route else "-", "status": request.status or 0,
-            "input_tokens": max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens),
+            "input_tokens": usage.uncached_input_tokens,
             "output_tokens": usage.output_tokens, "cache_read_tokens": usage.cached_tokens,
             "cache_write_tokens": usage.cache_write_tokens, "ms": round(elapsed * 1000, 1),
             "ttft_ms": round(ttft * 1000, 1) if ttft is not None else None, "stream": request.stream,

@@ -252,10 +252,10 @@ class Gateway:
                 ttft = first_content_at - request.started if first_content_at is not None and request.stream else None
                 self.dashboard.record(request, elapsed, ttft)
             if self.ledger is not None and front_request:
-                fresh = max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens)
                 self.ledger.record(
                     client=client, front=front, provider=provider, model=route.model if route else "-", route=rule,
-                    error=(request.status or 500) >= 400, input_tokens=fresh, output_tokens=usage.output_tokens,
+                    error=(request.status or 500) >= 400, input_tokens=usage.uncached_input_tokens,
+                    output_tokens=usage.output_tokens,
                     cache_read_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens,
                 )
         quiet = request.path in ("/health", "/", "/metrics") or request.status == 204

@@ -25,6 +25,11 @@ class Usage:
     output_tokens: int = 0
     cache_write_tokens: int = 0  # of the prompt, written to the cache (Anthropic's cache_creation_input_tokens)
 
+    @property
+    def uncached_input_tokens(self) -> int:
+        """The prompt neither read from nor written to the cache (the ledger's disjoint input column)."""
+        return max(0, self.input_tokens - self.cached_tokens - self.cache_write_tokens)
+
 
 def read_anthropic_usage(usage: Usage, payload: dict) -> None:
     """Fold a Messages answer, `message_start` or `message_delta` event into `usage`.
